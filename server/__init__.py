@@ -1,0 +1,1 @@
+"""The iSMS-compatible SOAP bridge (imported as ``smsxml.server``)."""

@@ -1,0 +1,206 @@
+"""The rules of an allmysms feed that XSD cannot say, checked per header and per recipient.
+
+- ``DYNAMIC`` equals the number of distinct ``#param_n#`` placeholders in MESSAGE, and
+  they are numbered 1…n without gaps (the placeholder syntax of public allmysms clients);
+- every SMS carries exactly PARAM_1…PARAM_n;
+- MOBILEPHONE is a valid number for its country (phonenumbers' metadata);
+- DATE is a real calendar date;
+- the message each recipient gets, after substitution, is at most 640 characters
+  (allmysms status 111);
+- a recipient listed twice is reported, with the line of its first appearance.
+
+Both the streaming validator (feeds of millions of recipients) and the in-memory path
+use these classes, so the rules live here once. The per-recipient path is hot: it does
+arithmetic on lengths and never builds the substituted text.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from array import array
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from smsxml.errors import Problem
+from smsxml.numbers import is_valid_msisdn
+
+__all__ = ["MAX_MESSAGE_LENGTH", "PLACEHOLDER", "DuplicateFinder", "FeedRules", "render"]
+
+PLACEHOLDER = re.compile(r"#param_([0-9]+)#")
+MAX_MESSAGE_LENGTH = 640
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def render(message: str, params: Sequence[str | None]) -> str:
+    """MESSAGE with ``#param_n#`` replaced by the recipient's PARAM_n."""
+
+    def value(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1
+        return (params[index] or "") if 0 <= index < len(params) else match.group(0)
+
+    return PLACEHOLDER.sub(value, message)
+
+
+class FeedRules:
+    """The checks of one feed: build it from the header, then feed it every recipient."""
+
+    def __init__(
+        self,
+        message: str,
+        dynamic: int | None,
+        date: str | None = None,
+        *,
+        where: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
+        self.problems: list[Problem] = []
+        at = where or {}
+        nowhere = (0, 0)
+        numbers = [int(n) for n in PLACEHOLDER.findall(message)]
+        distinct = sorted(set(numbers))
+        expected = dynamic or 0
+
+        if distinct and dynamic is None:
+            self._add(
+                at.get("MESSAGE", nowhere),
+                f"MESSAGE has {len(distinct)} placeholder(s) #param_n# but no DYNAMIC",
+                "MESSAGE",
+            )
+        elif len(distinct) != expected:
+            tag = "DYNAMIC" if "DYNAMIC" in at else "MESSAGE"
+            self._add(
+                at.get(tag, nowhere),
+                f"DYNAMIC is {expected} but MESSAGE has {len(distinct)} distinct "
+                "placeholder(s) #param_n#",
+                tag,
+            )
+        if distinct and distinct != list(range(1, len(distinct) + 1)):
+            found = ", ".join(f"#param_{n}#" for n in distinct)
+            self._add(
+                at.get("MESSAGE", nowhere),
+                f"placeholders must be #param_1#…#param_{len(distinct)}# without gaps, "
+                f"found {found}",
+                "MESSAGE",
+            )
+        if date is not None:
+            try:
+                datetime.strptime(date, DATE_FORMAT)
+            except ValueError:
+                self._add(at.get("DATE", nowhere), f"DATE {date!r} is not a real date", "DATE")
+        self.expected_tags = tuple(f"PARAM_{n}" for n in range(1, expected + 1))
+        uses = Counter(numbers)
+        self.static_length = len(PLACEHOLDER.sub("", message))
+        # how often each PARAM_n appears in MESSAGE, by position
+        self.param_uses = [uses.get(n, 0) for n in range(1, expected + 1)]
+        self.header_problem_count = len(self.problems)
+
+    def _add(self, where: tuple[int, int], message: str, tag: str = "") -> None:
+        self.problems.append(Problem(where[0], where[1], message, tag))
+
+    def check(
+        self,
+        where: tuple[int, int],
+        mobile: str | None,
+        tags: Sequence[str],
+        values: Sequence[str | None],
+    ) -> None:
+        """One recipient at (line, column): its MOBILEPHONE text, its PARAM tags and their
+        texts, in order."""
+        # A MOBILEPHONE that is not even digits is the schema's to report, not ours too.
+        if mobile and mobile.isdigit() and mobile[0] != "0" and not is_valid_msisdn(mobile):
+            self._add(where, f"MOBILEPHONE {mobile} is not a valid mobile number", "MOBILEPHONE")
+        if tuple(tags) != self.expected_tags:
+            want = ", ".join(self.expected_tags) or "no PARAM_n"
+            got = ", ".join(tags) or "none"
+            self._add(where, f"SMS must carry {want} (DYNAMIC), found {got}", "SMS")
+            return
+        length = self.static_length
+        for uses, value in zip(self.param_uses, values, strict=False):
+            if value:
+                length += uses * len(value)
+        if length > MAX_MESSAGE_LENGTH:
+            self._add(
+                where,
+                f"the message for {mobile} is {length} characters after substitution "
+                f"(at most {MAX_MESSAGE_LENGTH})",
+                "SMS",
+            )
+
+
+class DuplicateFinder:
+    """Finds recipients listed twice, in bounded memory, for feeds of any size.
+
+    A bitmap of hashed numbers says "certainly new" for almost every recipient; the few
+    whose bit was already set are candidates. Every (number, line) goes to a spool file
+    on disk, and :meth:`problems` re-reads it once to confirm candidates and find each
+    duplicate's first line. Memory: the bitmap (about 8 bytes per expected recipient, at
+    most 64 MiB) and the candidates; never the whole list.
+    """
+
+    _CHUNK = 1 << 16
+
+    def __init__(self, expected: int = 100_000) -> None:
+        bits = 1 << max(16, min(29, (max(expected, 1) * 64).bit_length()))
+        self._mask = bits - 1
+        self._bitmap = bytearray(bits >> 3)
+        self._candidates: set[int] = set()
+        self._numbers = array("q")
+        self._lines = array("q")
+        self._spool = tempfile.TemporaryFile(prefix="smsxml-dups-")
+        self._spooled = 0
+
+    def add(self, number: int, line: int, column: int = 0) -> None:
+        slot = number & self._mask  # the last digits of MSISDNs spread well enough
+        byte, bit = slot >> 3, 1 << (slot & 7)
+        if self._bitmap[byte] & bit:
+            self._candidates.add(number)
+        else:
+            self._bitmap[byte] |= bit
+        self._numbers.append(number)
+        self._lines.append(line << 32 | column)
+        if len(self._numbers) >= self._CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._numbers.tofile(self._spool)
+        self._lines.tofile(self._spool)
+        self._spooled += 1
+        self._numbers = array("q")
+        self._lines = array("q")
+
+    def _chunks(self) -> Iterator[tuple[array[int], array[int]]]:
+        """Yield the spooled (numbers, lines) chunks, then the in-memory tail."""
+        self._spool.seek(0)
+        for _ in range(self._spooled):
+            numbers, lines = array("q"), array("q")
+            numbers.fromfile(self._spool, self._CHUNK)
+            lines.fromfile(self._spool, self._CHUNK)
+            yield numbers, lines
+        yield self._numbers, self._lines
+
+    def problems(self) -> list[Problem]:
+        """Every repeated recipient, at the line of each repetition."""
+        found: list[Problem] = []
+        if self._candidates:
+            first_line: dict[int, int] = {}
+            for numbers, lines in self._chunks():
+                if self._candidates.isdisjoint(numbers):
+                    continue
+                for index, number in enumerate(numbers):
+                    if number in self._candidates:
+                        line, column = lines[index] >> 32, lines[index] & 0xFFFFFFFF
+                        if number in first_line:
+                            found.append(
+                                Problem(
+                                    line,
+                                    column,
+                                    f"duplicate recipient {number} (first listed on line "
+                                    f"{first_line[number]})",
+                                    "MOBILEPHONE",
+                                )
+                            )
+                        else:
+                            first_line[number] = line
+        self._spool.close()
+        return found

@@ -1,0 +1,260 @@
+"""What every provider client shares: the common interface, HTTP, errors and retries.
+
+The SOAP bridge talks to every provider through :class:`Provider` (send, balance,
+delivery statuses); each provider's extras are plain methods on its own client.
+
+HTTP: one pooled :class:`httpx.Client` per provider client, a timeout on every call
+(:data:`DEFAULT_TIMEOUT`). Retries (:data:`RETRY_ATTEMPTS`) only where a retry cannot
+send an SMS twice: reads are retried on temporary failures; a send is retried only when
+the connection could not even be opened. Credentials never reach logs, reprs or
+exception messages: :class:`_RedactCredentials` scrubs httpx's request log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+from tenacity import (
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from smsxml.errors import (
+    OutcomeUnknown,
+    ProviderError,
+    RateLimited,
+    TemporaryFailure,
+)
+from smsxml.status import DeliveryState
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "RETRY_ATTEMPTS",
+    "Balance",
+    "HttpProvider",
+    "OutgoingMessage",
+    "Provider",
+    "StatusUpdate",
+    "Submitted",
+]
+
+#: Every call has a timeout: 5 s to connect, 15 s for the rest.
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+#: Pooled keep-alive connections per client; more than ~10 in flight on one httpx pool
+#: costs more than it gains (research/perf-calibration.md §4).
+DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10)
+#: Attempts for calls that are safe to repeat (reads, and sends that never connected).
+RETRY_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+_SECRET_PARAMS = re.compile(
+    r"((?:password|passwd|pass|key|apikey|api_key|apiKey|passcode)=)[^&\s\"]*", re.IGNORECASE
+)
+
+
+class _RedactCredentials(logging.Filter):
+    """Blank credential query parameters in httpx's "HTTP Request: GET url" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(
+                _SECRET_PARAMS.sub(r"\1***", str(arg)) if isinstance(arg, httpx.URL | str) else arg
+                for arg in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactCredentials())
+
+
+def redact(text: str) -> str:
+    """``text`` with credential parameters blanked (for our own messages)."""
+    return _SECRET_PARAMS.sub(r"\1***", text)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One text to one or more recipients, as the bridge hands it to a provider."""
+
+    sender: str
+    recipients: Sequence[str]  # MSISDNs: digits, international, no "+"
+    text: str
+    unicode: bool = False  # UCS-2 (iSMS coding=UTF-8, net2sms ucs=true)
+    flash: bool = False
+    schedule: datetime | None = None
+    dlr_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A provider accepted the message for one recipient under ``provider_id``.
+
+    Some providers give one id per recipient (net2sms, allmysms), others one id per
+    message and ask for the recipient alongside it when queried (iSMS).
+    """
+
+    recipient: str
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A provider's word on one submitted message, in the common vocabulary."""
+
+    provider_id: str
+    state: DeliveryState
+    recipient: str | None = None
+    detail: str = ""  # the provider's own status word or code, kept for the history
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What is left on the account, in the provider's unit (SMS, credits, EUR…)."""
+
+    amount: Decimal
+    unit: str
+
+
+class Provider(ABC):
+    """The interface the bridge uses; one subclass per provider."""
+
+    #: short name used in routing configuration and logs
+    name: ClassVar[str]
+    #: how many recipients one send call may carry (1 = one call per recipient)
+    max_batch: ClassVar[int] = 1
+
+    @abstractmethod
+    def send(self, message: OutgoingMessage) -> list[Submitted]:
+        """Submit ``message``; one :class:`Submitted` per accepted recipient."""
+
+    @abstractmethod
+    def balance(self) -> Balance:
+        """The account's balance."""
+
+    @abstractmethod
+    def statuses(self, submitted: Sequence[Submitted]) -> list[StatusUpdate]:
+        """News about ``submitted`` messages: by id where the provider can be asked, or by
+        draining its "changed since the last call" list (which may also return news of
+        other messages)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most clients override
+        """Release connections."""
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _temporary(error: BaseException) -> bool:
+    return isinstance(error, TemporaryFailure) and not isinstance(error, OutcomeUnknown)
+
+
+class HttpProvider(Provider):
+    """A provider reached over HTTP with httpx; subclasses build requests and read answers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=DEFAULT_LIMITS,
+            transport=transport,
+            auth=auth,
+            headers={"User-Agent": "smsxml"},
+        )
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+        accept_status: Callable[[int], bool] = lambda code: code < 500 and code != 429,
+    ) -> httpx.Response:
+        """One HTTP call with the error mapping and retry policy of this module.
+
+        ``idempotent``: a repeat cannot send an SMS twice, so temporary failures are
+        retried. Otherwise only a failure to connect is retried.
+        """
+
+        def attempt() -> httpx.Response:
+            return self._once(method, path, idempotent, params, data, json, accept_status)
+
+        retrying = retry(
+            retry=retry_if_exception(_temporary),
+            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.1, max=2.0),
+            reraise=True,
+        )
+        return retrying(attempt)()
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        idempotent: bool,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        json: Any,
+        accept_status: Callable[[int], bool],
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, params=params, data=data, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise TemporaryFailure(
+                f"cannot connect: {type(error).__name__}", provider=self.name
+            ) from None
+        except httpx.TransportError as error:
+            # The request may have arrived: a read timeout or a dropped connection.
+            cls = TemporaryFailure if idempotent else OutcomeUnknown
+            raise cls(f"no answer: {type(error).__name__}", provider=self.name) from None
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After")
+            raise RateLimited(
+                "rate limited",
+                provider=self.name,
+                code=429,
+                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            )
+        if response.status_code >= 500 and not accept_status(response.status_code):
+            # 502/503: the request was not processed; 500/504 may have been.
+            unprocessed = idempotent or response.status_code in (502, 503)
+            cls = TemporaryFailure if unprocessed else OutcomeUnknown
+            raise cls(f"HTTP {response.status_code}", provider=self.name, code=response.status_code)
+        if not accept_status(response.status_code):
+            raise ProviderError(
+                f"unexpected HTTP {response.status_code}",
+                provider=self.name,
+                code=response.status_code,
+            )
+        return response

@@ -1,0 +1,268 @@
+"""The one place that builds XML parsers: every XML byte smsxml reads goes through here.
+
+Hostile input is normal input. The parsers built here:
+
+- refuse a DOCTYPE (it is how entity bombs, external entities and DTD fetches get in);
+- never resolve entities, never touch the network, never run in recover mode (recover
+  mode "parses" truncated documents and hides errors, tefra/xsdata#610);
+- keep libxml2's huge_tree safety limits on;
+- enforce quotas in the spirit of Apache CXF's defaults (depth, children per element,
+  attributes, attribute and text size, element count, document size), which a caller may
+  tighten with :meth:`Limits.tightened`.
+
+xsdata never parses raw bytes itself (its lxml handler runs in recover mode): we build
+the tree, :mod:`smsxml.binding` binds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import IO
+
+from lxml import etree
+
+from smsxml.errors import BadInput, Problem
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FEED_LIMITS",
+    "SCHEMAS_DIR",
+    "ElementStream",
+    "Limits",
+    "load_schema",
+    "log_problem",
+    "new_parser",
+    "parse",
+    "parse_file",
+    "schema_problems",
+]
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+try:  # installed: the schemas are package data of smsxml.schemas
+    import smsxml.schemas as _schemas_pkg
+
+    SCHEMAS_DIR = Path(_schemas_pkg.__file__).resolve().parent  # type: ignore[arg-type]
+except ImportError:  # pragma: no cover - running from a bare source tree
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quotas on one document. ``None`` means "no quota of ours" (libxml2's still apply).
+
+    Defaults follow Apache CXF's StaxUtils (depth 100, 50 000 children, 500 attributes,
+    64 KiB attribute values) with a smaller text and document size: an SMS request or
+    answer is a few kilobytes, a text of more than 1 MiB is an attack, not a message.
+    """
+
+    max_bytes: int | None = 10 * 1024 * 1024
+    max_depth: int = 100
+    max_children: int | None = 50_000
+    max_elements: int | None = 5_000_000
+    max_attributes: int = 500
+    max_attribute_length: int = 64 * 1024
+    max_text_length: int = 1024 * 1024
+
+    def tightened(self, **changes: int | None) -> Limits:
+        """A copy with some quotas changed, e.g. ``DEFAULT_LIMITS.tightened(max_bytes=65536)``."""
+        return replace(self, **changes)
+
+
+DEFAULT_LIMITS = Limits()
+#: Feeds of millions of recipients: no size, children or element-count quota (the
+#: streaming validator runs in bounded memory whatever the size); depth, attributes and
+#: text stay bounded.
+FEED_LIMITS = Limits(max_bytes=None, max_children=None, max_elements=None)
+
+_local = threading.local()
+
+
+def new_parser() -> etree.XMLParser:
+    """A hardened parser. lxml parsers must not be shared between threads: one per thread."""
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            recover=False,
+            remove_pis=True,
+            remove_comments=True,
+            strip_cdata=True,
+            collect_ids=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def _syntax_problem(error: etree.XMLSyntaxError) -> Problem:
+    line, column = error.position if error.position else (0, 0)
+    message = error.msg or str(error)
+    # libxml2 appends ", line N, column M" to some messages; we carry them separately.
+    message = message.split(", line ")[0].strip()
+    return Problem(line or 0, column or 0, message)
+
+
+def _refuse_doctype(tree: etree._ElementTree) -> None:
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise BadInput(Problem(1, 1, "DOCTYPE is not allowed (DTDs and entities are refused)"))
+
+
+def _check_quotas(root: etree._Element, limits: Limits) -> None:
+    """Walk the tree once; the first quota exceeded is the error."""
+    depth = 0
+    count = 0
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        count += 1
+        if not isinstance(element.tag, str):  # comments and PIs are removed; be safe
+            continue
+        where = (element.sourceline or 0, 0)
+        if depth > limits.max_depth:
+            raise BadInput(Problem(*where, f"document nested deeper than {limits.max_depth}"))
+        if limits.max_elements is not None and count > limits.max_elements:
+            raise BadInput(Problem(*where, f"more than {limits.max_elements} elements"))
+        if limits.max_children is not None and len(element) > limits.max_children:
+            raise BadInput(Problem(*where, f"element has more than {limits.max_children} children"))
+        attributes = element.attrib
+        if len(attributes) > limits.max_attributes:
+            raise BadInput(
+                Problem(*where, f"element has more than {limits.max_attributes} attributes")
+            )
+        for value in attributes.values():
+            if len(value) > limits.max_attribute_length:
+                raise BadInput(Problem(*where, "attribute value too long"))
+        for text in (element.text, element.tail):
+            if text is not None and len(text) > limits.max_text_length:
+                raise BadInput(
+                    Problem(*where, f"text longer than {limits.max_text_length} characters")
+                )
+
+
+def parse(data: bytes | str, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse a whole document held in memory; raise :class:`BadInput` with line and column."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if limits.max_bytes is not None and len(data) > limits.max_bytes:
+        raise BadInput(Problem(0, 0, f"document larger than {limits.max_bytes} bytes"))
+    if not data.strip():
+        raise BadInput(Problem(1, 1, "empty document"))
+    try:
+        root = etree.fromstring(data, new_parser())
+    except etree.XMLSyntaxError as error:
+        raise BadInput(_syntax_problem(error)) from None
+    _refuse_doctype(root.getroottree())
+    _check_quotas(root, limits)
+    return root
+
+
+def parse_file(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse a file; the size quota is checked before reading it."""
+    size = Path(path).stat().st_size
+    if limits.max_bytes is not None and size > limits.max_bytes:
+        raise BadInput(Problem(0, 0, f"document larger than {limits.max_bytes} bytes"))
+    return parse(Path(path).read_bytes(), limits=limits)
+
+
+class ElementStream:
+    """The ``tag`` elements of a large document, one at a time, in bounded memory.
+
+    Each element is yielded once and then freed with everything before it, so a caller
+    must read what it needs before asking for the next. With ``schema`` libxml2 validates
+    the whole stream as it goes (and bounds every text by the schema's facets; libxml2
+    bounds depth and text nodes without one); schema violations are collected and raised
+    as :class:`BadInput` once the stream ends (libxml2 does not stop at them, and gives
+    them no line: the caller locates them, see :mod:`smsxml.feedstream`). Malformed XML
+    stops the stream at once with its line and column. ``root`` is the document element
+    once the first element has been seen.
+    """
+
+    def __init__(
+        self,
+        source: str | Path | IO[bytes],
+        *,
+        tag: str,
+        schema: etree.XMLSchema | None = None,
+    ) -> None:
+        self.root: etree._Element | None = None
+        self._source = source
+        self._tag = tag
+        self._schema = schema
+
+    def __iter__(self) -> Iterator[etree._Element]:
+        if isinstance(self._source, str | Path):
+            with open(self._source, "rb") as handle:  # closed even if the caller stops early
+                yield from self._elements(handle)
+        else:
+            yield from self._elements(self._source)
+
+    def _elements(self, handle: IO[bytes]) -> Iterator[etree._Element]:
+        etree.clear_error_log()  # the thread's log keeps entries of earlier parses
+        context = etree.iterparse(
+            handle,
+            events=("end",),
+            tag=self._tag,
+            schema=self._schema,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            recover=False,
+            remove_pis=True,
+            remove_comments=True,
+            strip_cdata=True,
+            collect_ids=False,
+        )
+        try:
+            for _event, element in context:
+                if self.root is None:
+                    self.root = element.getroottree().getroot()
+                    _refuse_doctype(element.getroottree())
+                yield element
+                element.clear(keep_tail=False)
+                while element.getprevious() is not None:
+                    del element.getparent()[0]
+        except etree.XMLSyntaxError as error:
+            problem = _syntax_problem(error)
+            if problem.line == 0 and self._schema is not None:
+                raise BadInput([log_problem(e) for e in error.error_log] or [problem]) from None
+            raise BadInput(problem) from None
+        if self.root is None and context.root is not None:
+            self.root = context.root
+            _refuse_doctype(self.root.getroottree())
+
+
+@cache
+def load_schema(relative_path: str) -> etree.XMLSchema:
+    """The compiled XSD at ``schemas/<relative_path>`` (imports resolved locally, never
+    over the network), compiled once per process."""
+    path = SCHEMAS_DIR / relative_path
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.XMLSchema(etree.parse(str(path), parser))
+
+
+def log_problem(entry: etree._LogEntry, where: tuple[int, int] | None = None) -> Problem:
+    """A libxml2 log entry as a Problem, tagged with the element it names (libxml2 gives
+    schema errors no column; the tag lets a caller find one)."""
+    message = entry.message
+    tag = message.split("'")[1] if message.startswith("Element '") else ""
+    line, column = where if where is not None else (entry.line, entry.column)
+    return Problem(line, column, message, tag)
+
+
+def schema_problems(schema: etree.XMLSchema, node: etree._Element) -> list[Problem]:
+    """Validate a tree or subtree; every violation with its line (column 0 when libxml2
+    does not know it)."""
+    if schema.validate(node):
+        return []
+    return [log_problem(entry) for entry in schema.error_log]

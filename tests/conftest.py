@@ -1,0 +1,96 @@
+"""Fixtures shared by the whole suite: sandboxes on real sockets, a callback receiver."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from smsxml.sandbox import DeliverySchedule, SandboxConfig, SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+#: fast enough for tests, slow enough to observe Queued/Pending before the final state
+FAST_SCHEDULE = DeliverySchedule(pending_after=0.05, final_after=0.25, fail_suffixes=("0",))
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
+    """Start sandboxes with a given config (stopped at the end of the test)."""
+    servers: list[SandboxServer] = []
+
+    def start(config: SandboxConfig | None = None) -> SandboxServer:
+        server = SandboxServer(config or SandboxConfig(schedule=FAST_SCHEDULE, seed=1)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
+    """Every provider sandbox on a free 127.0.0.1 port, demo account, fast schedule."""
+    return make_sandbox()
+
+
+class CallbackReceiver:
+    """An HTTP endpoint on 127.0.0.1 that records every request it gets (DLR callbacks)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.port}/dlr"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        body = request.get_data(cache=True)
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "args": dict(request.args),
+            "form": dict(request.form),
+            "json": request.get_json(silent=True),
+            "body": body,
+            "content_type": request.content_type,
+        }
+        with self._lock:
+            self.received.append(entry)
+        return Response("OK")(environ, start_response)
+
+    def __enter__(self) -> CallbackReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def callbacks() -> Iterator[CallbackReceiver]:
+    """Records delivery callbacks POSTed by sandboxes (or anything else)."""
+    with CallbackReceiver() as receiver:
+        yield receiver
