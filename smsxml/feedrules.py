@@ -109,7 +109,7 @@ class FeedRules:
         texts, in order."""
         # A MOBILEPHONE that is not even digits is the schema's to report, not ours too.
         if mobile and mobile.isdigit() and mobile[0] != "0" and not is_valid_msisdn(mobile):
-            self._add(where, f"MOBILEPHONE {mobile} is not a valid mobile number", "MOBILEPHONE")
+            self._add(where, f"MOBILEPHONE {mobile} is not a valid phone number", "MOBILEPHONE")
         if tuple(tags) != self.expected_tags:
             want = ", ".join(self.expected_tags) or "no PARAM_n"
             got = ", ".join(tags) or "none"

@@ -181,18 +181,19 @@ def xml_where(element: etree._Element, index: int | None) -> tuple[int, int]:
     return (element.sourceline or 0, 0)
 
 
-def header_skeleton(header: list[etree._Element]) -> etree._Element:
-    """A ``<DATA>`` with copies of the header elements (lines kept) and one valid SMS: the
-    schema's verdict on it is its verdict on the header alone."""
+def header_skeleton(
+    before: list[etree._Element], after: list[etree._Element] | None = None
+) -> etree._Element:
+    """A ``<DATA>`` holding copies of the elements found before the first SMS, one valid
+    SMS, then copies of the non-SMS elements found after it (lines kept): the schema's
+    verdict on it is its verdict on everything but the recipients."""
     skeleton = etree.Element("DATA")
-    sms_seen = False
-    for element in header:
-        if element.tag == "SMS":
-            sms_seen = True
+    for element in before:
         skeleton.append(copy.deepcopy(element))
-    if not sms_seen:
-        placeholder = etree.SubElement(skeleton, "SMS")
-        etree.SubElement(placeholder, "MOBILEPHONE").text = "33612345678"
+    placeholder = etree.SubElement(skeleton, "SMS")
+    etree.SubElement(placeholder, "MOBILEPHONE").text = "33612345678"
+    for element in after or []:
+        skeleton.append(copy.deepcopy(element))
     return skeleton
 
 
@@ -208,8 +209,11 @@ def schema_problems_located(root: etree._Element, where: Where = xml_where) -> l
     if where is xml_where:
         return [xmlsafe.log_problem(entry) for entry in schema.error_log]
     problems: list[Problem] = []
-    header = [child for child in root if child.tag != "SMS"]
-    if not schema.validate(header_skeleton(header)):
+    children = list(root)
+    first_sms = next((i for i, child in enumerate(children) if child.tag == "SMS"), len(children))
+    before = children[:first_sms]
+    after = [child for child in children[first_sms:] if child.tag != "SMS"]
+    if not schema.validate(header_skeleton(before, after)):
         problems += [xmlsafe.log_problem(e, where(root, None)) for e in schema.error_log]
     recipients = root.findall("SMS")
     if not recipients:

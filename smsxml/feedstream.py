@@ -150,15 +150,16 @@ def _locate_schema_problems(path: Path, schema: etree.XMLSchema) -> list[Problem
     """Second pass: each SMS validated alone, the header and stray elements together."""
     problems: list[Problem] = []
     header: list[etree._Element] = []
+    misplaced: list[etree._Element] = []
     last: etree._Element | None = None
     stream = xmlsafe.ElementStream(path, tag="SMS")
     for sms in stream:
-        before = []
+        between = []
         for sibling in sms.itersiblings(preceding=True):
             if sibling.tag == "SMS":
                 break
-            before.append(copy.deepcopy(sibling))
-        header += reversed(before)
+            between.append(copy.deepcopy(sibling))
+        (misplaced if last is not None else header).extend(reversed(between))
         if not schema.validate(sms):
             problems += [xmlsafe.log_problem(entry) for entry in schema.error_log]
         last = sms
@@ -167,9 +168,11 @@ def _locate_schema_problems(path: Path, schema: etree.XMLSchema) -> list[Problem
         return problems or [Problem(1, 1, "empty document")]
     if root.tag != "DATA":
         return [Problem(root.sourceline or 1, 0, f"expected <DATA>, found <{root.tag}>", root.tag)]
-    trailing = last.itersiblings() if last is not None else iter(root)
-    header += [copy.deepcopy(element) for element in trailing]
-    if not schema.validate(header_skeleton(header)):
+    if last is None:
+        header = [copy.deepcopy(element) for element in root]
+    else:
+        misplaced += [copy.deepcopy(element) for element in last.itersiblings()]
+    if not schema.validate(header_skeleton(header, misplaced)):
         problems += [xmlsafe.log_problem(entry) for entry in schema.error_log]
     if last is None:
         problems.append(Problem(root.sourceline or 1, 0, "DATA has no SMS", "DATA"))

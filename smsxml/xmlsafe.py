@@ -16,6 +16,7 @@ the tree, :mod:`smsxml.binding` binds it.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -104,8 +105,11 @@ def new_parser() -> etree.XMLParser:
 def _syntax_problem(error: etree.XMLSyntaxError) -> Problem:
     line, column = error.position if error.position else (0, 0)
     message = error.msg or str(error)
-    # libxml2 appends ", line N, column M" to some messages; we carry them separately.
-    message = message.split(", line ")[0].strip()
+    # lxml words some messages "line N: b'…'" or appends ", line N, column M"; we carry
+    # the place separately.
+    wrapped = re.fullmatch(r"line \d+: b'(.*)'", message, flags=re.DOTALL)
+    message = wrapped.group(1) if wrapped else message.split(", line ")[0]
+    message = message.strip()
     return Problem(line or 0, column or 0, message)
 
 
@@ -202,18 +206,21 @@ class ElementStream:
     def __iter__(self) -> Iterator[etree._Element]:
         if isinstance(self._source, str | Path):
             with open(self._source, "rb") as handle:  # closed even if the caller stops early
-                yield from self._elements(handle)
+                yield from self._elements(_PrologGuard(handle))
         else:
-            yield from self._elements(self._source)
+            yield from self._elements(_PrologGuard(self._source))
 
-    def _elements(self, handle: IO[bytes]) -> Iterator[etree._Element]:
+    def _elements(self, handle: _PrologGuard) -> Iterator[etree._Element]:
         etree.clear_error_log()  # the thread's log keeps entries of earlier parses
+        # No resolve_entities=False here: with schema= it makes lxml 6.1's iterparse drop
+        # fatal errors (a truncated feed, a bad "&" passed as valid; verified). Entities
+        # can only be declared in a DOCTYPE, which _PrologGuard refuses before libxml2
+        # reads a byte of it.
         context = etree.iterparse(
             handle,
             events=("end",),
             tag=self._tag,
             schema=self._schema,
-            resolve_entities=False,
             no_network=True,
             load_dtd=False,
             huge_tree=False,
@@ -240,6 +247,35 @@ class ElementStream:
         if self.root is None and context.root is not None:
             self.root = context.root
             _refuse_doctype(self.root.getroottree())
+
+
+class _PrologGuard:
+    """A reader that refuses a document whose prolog holds a DOCTYPE, before the parser
+    sees it (the streaming parser would otherwise read the DTD before we can look)."""
+
+    _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+    _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_:]")
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._prolog = b""
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if not self._done:
+            self._prolog += data
+            first = self._FIRST_ELEMENT.search(self._prolog)
+            prolog = self._prolog[: first.start()] if first else self._prolog
+            if self._DOCTYPE.search(prolog):
+                line = prolog[: self._DOCTYPE.search(prolog).start()].count(b"\n") + 1
+                raise BadInput(
+                    Problem(line, 1, "DOCTYPE is not allowed (DTDs and entities are refused)")
+                )
+            self._done = first is not None or not data
+            if self._done:
+                self._prolog = b""
+        return data
 
 
 @cache
