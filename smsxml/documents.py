@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from smsxml import binding, xmlsafe
+from smsxml import xmlsafe
 from smsxml.errors import BadInput, Problem
 from smsxml.feeds import json_to_element, tree_problems
 from smsxml.feedstream import FeedReport, fill_columns, validate_xml_feed
@@ -104,6 +104,8 @@ def _validate_answer(path: Path, kind: Kind) -> FeedReport:
     root = xmlsafe.parse_file(path)
     problems = xmlsafe.schema_problems(xmlsafe.load_schema(kind.schema), root)
     if not problems:
+        from smsxml import binding  # xsdata is heavy: feeds never need it here
+
         try:
             binding.bind(root, kind.cls)
         except BadInput as error:

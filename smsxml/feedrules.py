@@ -104,12 +104,17 @@ class FeedRules:
         mobile: str | None,
         tags: Sequence[str],
         values: Sequence[str | None],
+        mobile_where: tuple[int, int] | None = None,
     ) -> None:
-        """One recipient at (line, column): its MOBILEPHONE text, its PARAM tags and their
-        texts, in order."""
+        """One recipient at ``where`` (line, column): its MOBILEPHONE text (found at
+        ``mobile_where``, default ``where``), its PARAM tags and their texts, in order."""
         # A MOBILEPHONE that is not even digits is the schema's to report, not ours too.
         if mobile and mobile.isdigit() and mobile[0] != "0" and not is_valid_msisdn(mobile):
-            self._add(where, f"MOBILEPHONE {mobile} is not a valid phone number", "MOBILEPHONE")
+            self._add(
+                mobile_where or where,
+                f"MOBILEPHONE {mobile} is not a valid phone number",
+                "MOBILEPHONE",
+            )
         if tuple(tags) != self.expected_tags:
             want = ", ".join(self.expected_tags) or "no PARAM_n"
             got = ", ".join(tags) or "none"

@@ -20,7 +20,7 @@ from typing import Any
 
 from lxml import etree
 
-from smsxml import binding, xmlsafe
+from smsxml import xmlsafe
 from smsxml.errors import BadInput, Problem
 from smsxml.feedrules import DuplicateFinder, FeedRules
 from smsxml.generated.allmysms import Data, Recipient
@@ -246,15 +246,25 @@ def _header_place(element: etree._Element, where: Where, root: etree._Element) -
 
 
 def check_recipient(
-    sms: etree._Element, at: tuple[int, int], rules: FeedRules, duplicates: DuplicateFinder
+    sms: etree._Element,
+    at: tuple[int, int],
+    rules: FeedRules,
+    duplicates: DuplicateFinder,
+    *,
+    parsed: bool = True,
 ) -> None:
-    """Hand one ``<SMS>`` element, found at ``at``, to the rules and the duplicate finder."""
+    """Hand one ``<SMS>`` element, found at ``at``, to the rules and the duplicate finder.
+
+    ``parsed``: the element comes from parsed XML, so its MOBILEPHONE has its own line
+    (JSON-built elements share their object's position).
+    """
     children = list(sms)
     mobile = children[0].text if children and children[0].tag == "MOBILEPHONE" else None
     params = children[1:] if mobile is not None else children
-    rules.check(at, mobile, [p.tag for p in params], [p.text for p in params])
+    mobile_at = (children[0].sourceline or at[0], 0) if parsed and mobile is not None else at
+    rules.check(at, mobile, [p.tag for p in params], [p.text for p in params], mobile_at)
     if mobile is not None and mobile.isdigit():
-        duplicates.add(int(mobile), *at)
+        duplicates.add(int(mobile), *mobile_at)
 
 
 def tree_problems(root: etree._Element, where: Where = xml_where) -> list[Problem]:
@@ -266,15 +276,21 @@ def tree_problems(root: etree._Element, where: Where = xml_where) -> list[Proble
     recipients = root.findall("SMS")
     duplicates = DuplicateFinder(expected=len(recipients))
     for index, sms in enumerate(recipients):
-        check_recipient(sms, where(sms, index), rules, duplicates)
+        check_recipient(sms, where(sms, index), rules, duplicates, parsed=where is xml_where)
     return sorted(problems + rules.problems + duplicates.problems())
+
+
+def _bind(root: etree._Element) -> Data:
+    from smsxml import binding  # xsdata is heavy: only the in-memory path needs it
+
+    return binding.bind(root, Data)
 
 
 def _checked(root: etree._Element, where: Where = xml_where) -> Data:
     problems = tree_problems(root, where)
     if problems:
         raise BadInput(problems)
-    return binding.bind(root, Data)
+    return _bind(root)
 
 
 # Conversions -------------------------------------------------------------------------
@@ -283,22 +299,26 @@ def _checked(root: etree._Element, where: Where = xml_where) -> Data:
 def feed_from_xml(data: bytes, *, check: bool = True) -> Data:
     """An XML feed, validated (schema and rules) unless ``check`` is False."""
     root = xmlsafe.parse(data, limits=xmlsafe.FEED_LIMITS.tightened(max_bytes=256 * 1024 * 1024))
-    return _checked(root) if check else binding.bind(root, Data)
+    return _checked(root) if check else _bind(root)
 
 
 def feed_from_json(text: str, *, check: bool = True) -> Data:
     """A JSON feed (``{"DATA": {...}}``), validated like XML unless ``check`` is False."""
     root, positions = json_to_element(text)
-    return _checked(root, positions.where) if check else binding.bind(root, Data)
+    return _checked(root, positions.where) if check else _bind(root)
 
 
 def feed_to_xml(feed: Data) -> bytes:
     """The feed as UTF-8 XML, fields in schema order."""
+    from smsxml import binding
+
     return binding.to_xml(feed)
 
 
 def feed_to_json(feed: Data, *, indent: int | None = 2) -> str:
     """The feed as allmysms JSON (``{"DATA": {...}}``), values as strings."""
+    from smsxml import binding
+
     return json.dumps(element_to_json(binding.to_element(feed)), ensure_ascii=False, indent=indent)
 
 

@@ -123,13 +123,18 @@ def _check_stream(
     count = 0
     for sms in itertools.chain((first,), rest):
         count += 1
-        line = sms.sourceline or 0
-        if len(sms) != size or sms[-1].tag != last_tag or sms[0].tag != "MOBILEPHONE":
-            check_recipient(sms, (line, 0), rules, duplicates)
+        first_child = sms[0] if len(sms) else None
+        if (
+            first_child is None
+            or len(sms) != size
+            or first_child.tag != "MOBILEPHONE"
+            or sms[-1].tag != last_tag
+        ):
+            check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
             continue
-        mobile = sms[0].text or ""
+        mobile = first_child.text or ""
         if not (mobile.isdigit() and mobile[0] != "0" and is_valid_msisdn(mobile)):
-            check_recipient(sms, (line, 0), rules, duplicates)
+            check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
             continue
         if uses:
             length = static_length
@@ -138,9 +143,9 @@ def _check_stream(
                 if text:
                     length += weight * len(text)
             if length > limit:
-                check_recipient(sms, (line, 0), rules, duplicates)
+                check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
                 continue
-        add(int(mobile), line)
+        add(int(mobile), first_child.sourceline or 0)
         if progress is not None and not count % _PROGRESS_EVERY:
             progress(reader.consumed)
     return count

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar, TypeVar
 
+import certifi
 import httpx
 from tenacity import (
     retry,
@@ -77,6 +80,12 @@ class _RedactCredentials(logging.Filter):
 
 
 logging.getLogger("httpx").addFilter(_RedactCredentials())
+
+
+@cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client: building one costs ~0.2 s of CPU."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def redact(text: str) -> str:
@@ -181,6 +190,7 @@ class HttpProvider(Provider):
             limits=DEFAULT_LIMITS,
             transport=transport,
             auth=auth,
+            verify=shared_ssl_context(),
             headers={"User-Agent": "smsxml"},
         )
 

@@ -1,0 +1,238 @@
+"""The bridge assembled: the WSGI application (SOAP endpoint, WSDLs, callbacks, health,
+metrics), the dispatcher and the delivery tracker around one store, and a server that
+runs them all (``smsxml serve``, and the tests, on real sockets)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from smsxml.providers import build
+from smsxml.providers.base import Provider
+from smsxml.server.bridge import Bridge
+from smsxml.server.delivery import DeliveryTracker
+from smsxml.server.dispatcher import Dispatcher
+from smsxml.server.metrics import Metrics
+from smsxml.server.routing import Routes
+from smsxml.server.settings import Settings
+from smsxml.server.soap import SoapEndpoint
+from smsxml.server.store import Store
+from smsxml.server.wsdl import DOCUMENT_WSDL, RPC_WSDL, render
+
+__all__ = ["BridgeApp", "BridgeServer", "RPC_PATH"]
+
+log = logging.getLogger("smsxml.server")
+
+#: where code written for the real iSMS looks: /api/soap/sms.wsdl, and its endpoint
+RPC_WSDL_PATH = "/api/soap/sms.wsdl"
+RPC_PATH = "/api/soap/sms.php"
+XML = "text/xml; charset=utf-8"
+
+
+class BridgeApp:
+    """Everything but the socket: store, providers, dispatcher, tracker, WSGI app."""
+
+    def __init__(self, settings: Settings, *, provider_urls: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
+        self.metrics.watch_queue(self.store.counts)
+        if settings.demo and self.store.account("demo") is None:
+            self.store.add_account("demo", "demo", settings.demo_credits)
+        self.providers: dict[str, Provider] = {
+            name: build(
+                config.kind,
+                config.base_url or (provider_urls or {}).get(config.kind),
+                **config.options,
+            )
+            for name, config in settings.providers.items()
+        }
+        self.routes = Routes(settings.routes, list(self.providers))
+        self.tracker = DeliveryTracker(
+            self.store,
+            self.providers,
+            {name: config.poll_interval for name, config in settings.providers.items()},
+        )
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.providers,
+            self.routes,
+            settings.dispatch,
+            rate_limits={name: c.rate_limit for name, c in settings.providers.items()},
+            callback_url=self.callback_url,
+            metrics=self.metrics,
+        )
+        self.bridge = Bridge(self.store)
+        self.soap = SoapEndpoint(self.bridge, fast_lane=settings.fast_lane, metrics=self.metrics)
+        self.urls = Map(
+            [
+                Rule(settings.soap_path, endpoint="soap"),
+                Rule(RPC_PATH, endpoint="soap"),
+                Rule(RPC_WSDL_PATH, endpoint="rpc_wsdl", methods=["GET"]),
+                Rule("/dlr/<provider>/<token>", endpoint="callback", methods=["GET", "POST"]),
+                Rule("/healthz", endpoint="health", methods=["GET"]),
+                Rule("/metrics", endpoint="metrics", methods=["GET"]),
+            ]
+        )
+
+    def callback_url(self, provider: str) -> str | None:
+        """The delivery-callback URL given to ``provider`` (None if it sends none)."""
+        if not self.tracker.accepts_callbacks(provider):
+            return None
+        base = (
+            self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        ).rstrip("/")
+        return f"{base}/dlr/{provider}/{self.tracker.token(provider)}"
+
+    def start(self) -> None:
+        self.dispatcher.start()
+        self.tracker.start()
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.tracker.stop()
+        for provider in self.providers.values():
+            provider.close()
+        self.store.close()
+
+    # WSGI -------------------------------------------------------------------------------
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        adapter = self.urls.bind_to_environ(environ)
+        try:
+            endpoint, args = adapter.match()
+        except HTTPException as error:
+            return error(environ, start_response)
+        if endpoint == "soap":
+            if environ["REQUEST_METHOD"] == "POST":
+                return self.soap(environ, start_response)
+            if environ["REQUEST_METHOD"] == "GET" and environ.get("QUERY_STRING", "").lower() in (
+                "wsdl",
+                "singlewsdl",
+            ):
+                document = render(DOCUMENT_WSDL, self.settings.address)
+                return Response(document, content_type=XML)(environ, start_response)
+            return Response("POST a SOAP 1.1 request, or GET ?wsdl", 405, {"Allow": "GET, POST"})(
+                environ, start_response
+            )
+        response = getattr(self, f"_{endpoint}")(Request(environ), **args)
+        return response(environ, start_response)
+
+    def _rpc_wsdl(self, request: Request) -> Response:
+        base = (
+            self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        ).rstrip("/")
+        return Response(render(RPC_WSDL, base + RPC_PATH), content_type=XML)
+
+    def _callback(self, request: Request, provider: str, token: str) -> Response:
+        fields: dict[str, Any] = dict(request.args)
+        fields.update(request.form)
+        payload = request.get_json(silent=True)
+        if isinstance(payload, dict):
+            fields.update(payload)
+        try:
+            self.tracker.callback(provider, token, fields)
+        except PermissionError:
+            raise NotFound() from None
+        except (ValueError, KeyError) as error:
+            return Response(f"unreadable delivery report: {error}", 400)
+        return Response("OK")
+
+    def _health(self, request: Request) -> Response:
+        try:
+            counts = self.store.counts()
+        except Exception:
+            log.exception("health check: database unreachable")
+            return Response(
+                json.dumps({"status": "error", "database": "unreachable"}),
+                503,
+                content_type="application/json",
+            )
+        body = {"status": "ok", "database": "ok", "deliveries": counts}
+        return Response(json.dumps(body), content_type="application/json")
+
+    def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+class BridgeServer:
+    """The bridge on a real socket (waitress), with its sandboxes when configured.
+
+    ``port=0`` takes a free port; the public URL then follows the real port.
+    """
+
+    def __init__(self, settings: Settings, *, threads: int = 8, quick_stop: bool = False) -> None:
+        from waitress.server import create_server
+
+        self.sandbox = None
+        provider_urls: dict[str, str] = {}
+        if settings.sandbox:
+            from smsxml.sandbox import SandboxServer
+
+            self.sandbox = SandboxServer().start()
+            provider_urls = {
+                kind: self.sandbox.url_for(kind)
+                for kind in ("net2sms", "easysms", "smspartner", "isms", "allmysms")
+            }
+        self._server = create_server(
+            lambda environ, start_response: self.app(environ, start_response),
+            host=settings.host,
+            port=settings.port,
+            threads=threads,
+            ident="smsxml",
+            asyncore_loop_timeout=0.1 if quick_stop else 1,
+        )
+        port = self._server.effective_port
+        if settings.port == 0:
+            updates: dict[str, Any] = {"port": port}
+            settings = settings.model_copy(update=updates)
+        self.settings = settings
+        self.app = BridgeApp(settings, provider_urls=provider_urls)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def wsdl_url(self) -> str:
+        return f"{self.url}{self.settings.soap_path}?wsdl"
+
+    def start(self) -> BridgeServer:
+        self.app.start()
+        self._thread = threading.Thread(target=self._server.run, name="bridge-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.app.start()
+        try:
+            self._server.run()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._server.close()
+        for channel in list(self._server._map.values()):
+            channel.close()
+        self._server.task_dispatcher.shutdown()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.app.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> BridgeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,163 @@
+"""What ``send`` and ``query`` do, whatever carried them (spyne, the fast lane, tests).
+
+The checks run in the order the iSMS documentation implies, and each refusal is a
+:class:`SmsFault` with the documented faultstring and a stable code (the ``FaultCode``
+enumeration of ``schemas/isms/sms.xsd``). A message is acknowledged only once it is
+stored: :meth:`Bridge.send` returns the id after the commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from smsxml.numbers import is_valid_msisdn
+from smsxml.schedule import parse_schedule
+from smsxml.server.store import AccountInfo, InsufficientCredits, Store, utcnow
+from smsxml.text import Encoding, is_gsm7, split
+
+__all__ = ["FAULTS", "Bridge", "SmsFault", "msisdn"]
+
+#: stable code → documented faultstring (seed isms-api.el.txt; research/providers.md §4)
+FAULTS = {
+    "AuthenticationError": "Authentication error.",
+    "NoRecipients": "No recipients.",
+    "InvalidSender": "Invalid sender identity.",
+    "InsufficientCredits": "Insufficient credits.",
+    "InvalidSchedule": "Invalid scheduling date.",
+    "NoMessageId": "No message ID defined.",
+    "NoMobile": "No mobile defined.",
+    "NoSuchMessage": "No such message or recipient.",
+    "InvalidCoding": "Invalid coding.",
+    "InvalidRecipient": "Invalid recipient.",
+    "InvalidRequest": "Invalid request.",
+    "ServerError": "Internal error.",
+}
+
+#: alphanumeric up to 11 characters, or digits up to 16 (the iSMS and net2sms rule).
+#: DECISION: letters and digits only in alphanumeric senders (allmysms' TPOA rule).
+SENDER = re.compile(r"[0-9]{1,16}|[A-Za-z0-9]{1,11}")
+#: schedules are read as Greek local time, like the PHP service they imitate
+SCHEDULE_ZONE = ZoneInfo("Europe/Athens")
+
+
+class SmsFault(Exception):
+    """A refusal the client must see: ``code`` from FAULTS, ``text`` its faultstring
+    (the documented one, or a more precise one for undocumented cases)."""
+
+    def __init__(self, code: str, text: str | None = None, *, client: bool = True) -> None:
+        self.code = code
+        self.text = text or FAULTS[code]
+        self.client = client  # soap:Client (the request's fault) or soap:Server
+        super().__init__(self.text)
+
+
+def msisdn(value: str | None) -> str:
+    """A recipient as written by a client → MSISDN digits ("+30 691…", "0030691…" too)."""
+    digits = (value or "").strip().replace(" ", "").replace("-", "")
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    return digits
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """The parameters of ``send`` once read from the wire."""
+
+    username: str
+    password: str
+    sender: str
+    recipients: Sequence[str]
+    message: str
+    coding: str
+    flash: bool
+    schedule: str | None = None
+    dlr_url: str | None = None
+
+
+class Bridge:
+    """The service's behaviour, over a :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def authenticate(self, username: str | None, password: str | None) -> AccountInfo:
+        account = self.store.authenticate(username or "", password or "")
+        if account is None:
+            raise SmsFault("AuthenticationError")
+        return account
+
+    def send(self, request: SendRequest) -> str:
+        """Check, charge, store; return the message id (the message is then Queued)."""
+        account = self.authenticate(request.username, request.password)
+        recipients = list(dict.fromkeys(msisdn(r) for r in request.recipients if r and r.strip()))
+        if not recipients:
+            raise SmsFault("NoRecipients")
+        sender = (request.sender or "").strip()
+        if not SENDER.fullmatch(sender):
+            raise SmsFault("InvalidSender")
+        invalid = [r for r in recipients if not is_valid_msisdn(r)]
+        if invalid:
+            shown = ", ".join(invalid[:5]) + (" …" if len(invalid) > 5 else "")
+            raise SmsFault("InvalidRecipient", f"Invalid recipient: {shown}.")
+        text = request.message or ""
+        if not text:
+            raise SmsFault("InvalidRequest", "No message defined.")
+        if request.coding == "GSM":
+            if not is_gsm7(text):
+                raise SmsFault(
+                    "InvalidCoding", "Message is not GSM-encodable: send it with coding UTF-8."
+                )
+            parts = split(text, Encoding.GSM7).parts
+        elif request.coding == "UTF-8":
+            parts = split(text, Encoding.UCS2).parts
+        else:
+            raise SmsFault("InvalidCoding", "Invalid coding: use GSM or UTF-8.")
+        send_at = self._schedule(request.schedule)
+        try:
+            return self.store.accept(
+                account,
+                sender=sender,
+                text=text,
+                coding=request.coding,
+                flash=request.flash,
+                recipients=recipients,
+                parts=parts,
+                send_at=send_at,
+                dlr_url=request.dlr_url or None,
+            )
+        except InsufficientCredits:
+            raise SmsFault("InsufficientCredits") from None
+
+    @staticmethod
+    def _schedule(schedule: str | None) -> datetime | None:
+        if not schedule or not schedule.strip():
+            return None
+        now = datetime.now(SCHEDULE_ZONE)
+        try:
+            moment = parse_schedule(schedule, now)
+        except ValueError:
+            raise SmsFault("InvalidSchedule") from None
+        moment_utc = moment.astimezone(UTC).replace(tzinfo=None)
+        if moment_utc < utcnow().replace(microsecond=0):
+            raise SmsFault("InvalidSchedule")  # DECISION: the past is not a schedule
+        return moment_utc
+
+    def query(
+        self, username: str | None, password: str | None, message_id: str | None, mobile: str | None
+    ) -> str:
+        """The state of ``message_id`` for ``mobile``: Queued, Pending, Delivered, Failed."""
+        account = self.authenticate(username, password)
+        if not (message_id or "").strip():
+            raise SmsFault("NoMessageId")
+        if not (mobile or "").strip():
+            raise SmsFault("NoMobile")
+        state = self.store.status(account.id, message_id.strip(), msisdn(mobile))
+        if state is None:
+            raise SmsFault("NoSuchMessage")
+        return state

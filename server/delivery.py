@@ -1,0 +1,155 @@
+"""Delivery tracking: what providers say about sent messages reaches the store, and what
+the store knows reaches clients that asked for reports.
+
+- Polling: for each provider, its Pending rows are asked about (iSMS query, SMS Partner
+  multi-status, allmysms acks), or its "changed since last time" list is drained
+  (net2sms, easysms); the answers map onto Queued/Pending/Delivered/Failed.
+- Callbacks: providers that POST delivery reports (iSMS dlr-url, SMS Partner urlDlr) are
+  given ``<public url>/dlr/<provider>/<token>``; the token is an HMAC of the provider's
+  name under a secret kept in the database, so it is unguessable, stable across restarts
+  and nodes, and different per route. A callback without the right token is refused.
+- Client reports: a send that gave ``dlr_url`` gets a form POST (``message_id``,
+  ``mobile``, ``status``) when each recipient reaches a final state.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from smsxml.providers.base import Provider, Submitted
+from smsxml.server.store import Store
+
+__all__ = ["DeliveryTracker", "callback_token"]
+
+log = logging.getLogger("smsxml.server.delivery")
+#: attempts at POSTing a client's delivery report before giving up on it
+REPORT_ATTEMPTS = 3
+
+
+def callback_token(secret: str, provider: str) -> str:
+    """The token in ``provider``'s callback URL."""
+    return hmac.new(secret.encode(), provider.encode(), "sha256").hexdigest()[:32]
+
+
+class DeliveryTracker:
+    """Pollers, the callback handler and the client-report notifier."""
+
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        poll_intervals: Mapping[str, float],
+        *,
+        batch: int = 500,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.poll_intervals = poll_intervals
+        self.batch = batch
+        self.secret = store.secret("callback-token")
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._report_failures: dict[int, int] = {}
+
+    def token(self, provider: str) -> str:
+        return callback_token(self.secret, provider)
+
+    def accepts_callbacks(self, provider: str) -> bool:
+        return hasattr(self.providers[provider], "parse_delivery_report")
+
+    # threads ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name in self.providers:
+            self._spawn(f"poll-{name}", self._poll_loop, name)
+        self._spawn("client-reports", self._report_loop)
+
+    def _spawn(self, label: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=label, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _poll_loop(self, name: str) -> None:
+        interval = self.poll_intervals.get(name, 2.0)
+        while not self.stopping.wait(interval):
+            try:
+                self.poll_once(name)
+            except Exception:  # a provider outage must not stop polling
+                log.warning("polling %s failed", name, exc_info=True)
+
+    def _report_loop(self) -> None:
+        with httpx.Client(timeout=5.0) as http:
+            while not self.stopping.wait(0.2):
+                try:
+                    self.report_once(http)
+                except Exception:
+                    log.warning("client delivery reports failed", exc_info=True)
+
+    # work -------------------------------------------------------------------------------
+
+    def poll_once(self, name: str) -> int:
+        """Ask ``name`` about its Pending rows; returns how many rows changed."""
+        pending = self.store.pending(name, self.batch)
+        if not pending:
+            return 0
+        asked = [Submitted(recipient=r, provider_id=p) for p, r in pending]
+        changed = 0
+        for update in self.providers[name].statuses(asked):
+            changed += self.store.apply_update(
+                name,
+                update.provider_id,
+                update.state,
+                recipient=update.recipient,
+                detail=update.detail,
+            )
+        return changed
+
+    def callback(self, provider: str, token: str, fields: Mapping[str, Any]) -> int:
+        """A provider's delivery callback; raises PermissionError for a wrong token and
+        ValueError for fields the provider's client cannot read."""
+        if provider not in self.providers or not hmac.compare_digest(token, self.token(provider)):
+            raise PermissionError("unknown callback")
+        parse = getattr(self.providers[provider], "parse_delivery_report", None)
+        if parse is None:
+            raise PermissionError("this provider sends no callbacks")
+        update = parse(fields)
+        return self.store.apply_update(
+            provider,
+            update.provider_id,
+            update.state,
+            recipient=update.recipient,
+            detail=update.detail,
+        )
+
+    def report_once(self, http: httpx.Client) -> int:
+        """POST final states to clients' dlr_url; returns how many were settled."""
+        settled = []
+        for delivery_id, url, message_id, recipient, state in self.store.unnotified(self.batch):
+            try:
+                answer = http.post(
+                    url, data={"message_id": message_id, "mobile": recipient, "status": state}
+                )
+                ok = answer.status_code < 300
+            except httpx.HTTPError:
+                ok = False
+            failures = 0 if ok else self._report_failures.get(delivery_id, 0) + 1
+            if ok or failures >= REPORT_ATTEMPTS:
+                settled.append(delivery_id)
+                self._report_failures.pop(delivery_id, None)
+            else:
+                self._report_failures[delivery_id] = failures
+        if settled:
+            self.store.mark_notified(settled)
+        return len(settled)

@@ -1,0 +1,66 @@
+"""Prometheus metrics of one bridge: requests, faults, queue depth, dispatch latency and
+per-provider outcomes. One registry per bridge, so that several bridges (tests) in one
+process never share counters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """The bridge's metrics and its logger."""
+
+    def __init__(self) -> None:
+        self.log = logging.getLogger("smsxml.server")
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "smsxml_soap_request_seconds",
+            "SOAP requests by operation, and how long they took",
+            ["operation"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+        )
+        self.faults = Counter(
+            "smsxml_soap_faults_total",
+            "SOAP faults by operation and code",
+            ["operation", "code"],
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "smsxml_deliveries", "Deliveries in each state", ["state"], registry=self.registry
+        )
+        self.dispatch = Histogram(
+            "smsxml_dispatch_seconds",
+            "Time of one provider send call",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.outcomes = Counter(
+            "smsxml_provider_outcomes_total",
+            "Provider calls by outcome (accepted, temporary, permanent, unknown)",
+            ["provider", "outcome"],
+            registry=self.registry,
+        )
+        self._queue_source: Callable[[], dict[str, int]] | None = None
+
+    def request(self, operation: str, seconds: float) -> None:
+        self.requests.labels(operation).observe(seconds)
+
+    def fault(self, operation: str, code: str) -> None:
+        self.faults.labels(operation, code).inc()
+
+    def watch_queue(self, source: Callable[[], dict[str, int]]) -> None:
+        """Read queue depth from ``source`` at each scrape."""
+        self._queue_source = source
+
+    def render(self) -> bytes:
+        if self._queue_source is not None:
+            counts = self._queue_source()
+            for state in ("Queued", "Pending", "Delivered", "Failed"):
+                self.queue.labels(state).set(counts.get(state, 0))
+        return generate_latest(self.registry)

@@ -1,0 +1,128 @@
+"""The bridge's tables. The store is also the queue: one ``deliveries`` row per
+(message, recipient) carries its state, and dispatcher workers claim rows with a lease.
+
+Written for SQLite (the default: one file, WAL) and PostgreSQL alike: portable types
+only, and every query the dispatcher runs has an index behind it. Times are naive UTC
+(SQLite keeps no time zone; one convention everywhere avoids mixing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Account", "Base", "Delivery", "DeliveryEvent", "LedgerEntry", "Message", "Secret"]
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the bridge's tables."""
+
+
+class Account(Base):
+    """A SOAP client's account: name, argon2 password hash, credits in SMS parts."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class LedgerEntry(Base):
+    """Every change of an account's credits, with the balance after it: the audit trail
+    that explains any balance."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    delta: Mapped[int] = mapped_column(BigInteger)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))  # "credit", "send", "refund"
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Message(Base):
+    """One accepted ``send``: the text and options shared by its recipients."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    coding: Mapped[str] = mapped_column(String(8))  # GSM or UTF-8, as the client asked
+    flash: Mapped[bool] = mapped_column(Boolean, default=False)
+    parts: Mapped[int] = mapped_column(Integer)  # SMS parts per recipient
+    recipients: Mapped[int] = mapped_column(Integer)
+    send_at: Mapped[datetime | None] = mapped_column(DateTime())
+    dlr_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Delivery(Base):
+    """One message to one recipient: Queued → Pending → Delivered | Failed.
+
+    ``lease_until`` is the claim of a dispatcher worker: a row is sent only by the worker
+    holding an unexpired lease, so no live worker sends it twice, and a row whose worker
+    died is claimed again once the lease runs out.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "recipient"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_provider_id", "provider", "provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"))
+    recipient: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    tried: Mapped[str] = mapped_column(String(255), default="")  # providers failed this round
+    reason: Mapped[str | None] = mapped_column(Text)  # why it failed, for Failed rows
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)  # client dlr_url told
+
+
+class DeliveryEvent(Base):
+    """The history of a delivery: each state it reached, when, and what said so."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    state: Mapped[str] = mapped_column(String(10))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Secret(Base):
+    """Secrets the bridge makes once and keeps (e.g. the key of callback URL tokens), so
+    that URLs handed to providers stay valid across restarts and across nodes."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,133 @@
+"""The bridge's settings, in one documented object.
+
+Sources, strongest first: arguments (the CLI's flags), environment variables
+(``SMSXML_DATABASE_URL``, ``SMSXML_PUBLIC_URL``, …; nested with ``__``, e.g.
+``SMSXML_DISPATCH__WORKERS=8``), then a TOML file (``--config`` or ``SMSXML_CONFIG``).
+The defaults are the embedded ones: a SQLite file, the provider sandboxes in-process,
+a demo account.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["DEFAULT_DATABASE_URL", "DispatchSettings", "ProviderSettings", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///smsxml.sqlite3"
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("smsxml_config_file", default=None)
+
+
+class ProviderSettings(BaseModel):
+    """One provider the bridge may route to."""
+
+    kind: str  # net2sms, easysms, smspartner, isms, allmysms, isms-soap
+    base_url: str | None = None  # None: the sandbox when it runs, else the vendor's URL
+    options: dict[str, Any] = Field(default_factory=dict)  # credentials etc., per client
+    rate_limit: float = 50.0  # messages per second sent to this provider
+    poll_interval: float = 2.0  # seconds between status polls
+
+
+class DispatchSettings(BaseModel):
+    """How dispatcher workers take rows from the queue and retry."""
+
+    workers: int = 2
+    batch: int = 500  # rows claimed at once
+    lease: float = 60.0  # seconds a claim holds before another worker may take the row
+    idle: float = 0.05  # seconds between claims when the queue is empty
+    max_attempts: int = 5  # rounds over the route's providers before a row fails
+    backoff: float = 1.0  # first retry delay; doubles each attempt
+    max_backoff: float = 300.0
+
+
+def _sandbox_providers() -> dict[str, ProviderSettings]:
+    demo = {"username": "demo", "password": "demo"}
+    return {
+        "isms": ProviderSettings(kind="isms", options=demo),
+        "net2sms": ProviderSettings(kind="net2sms", options={"key": "demo-key"}),
+        "easysms": ProviderSettings(kind="easysms", options=demo),
+        "smspartner": ProviderSettings(kind="smspartner", options={"api_key": "demo-key"}),
+        "allmysms": ProviderSettings(
+            kind="allmysms", options={"login": "demo", "api_key": "demo-key"}
+        ),
+    }
+
+
+def _default_routes() -> dict[str, list[str]]:
+    # number prefix (or "*") → providers, tried in order: Greek numbers to the Greek
+    # gateways, French ones to the French, the rest to net2sms then easysms
+    return {
+        "30": ["isms", "net2sms"],
+        "33": ["allmysms", "smspartner"],
+        "*": ["net2sms", "easysms"],
+    }
+
+
+class Settings(BaseSettings):
+    """Everything ``smsxml serve`` and the bridge read."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMSXML_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: the address clients use (behind a proxy, the proxy's); served in the WSDL
+    public_url: str | None = None
+    soap_path: str = "/soap"
+    #: answer plain send/query without spyne (see smsxml.server.soap)
+    fast_lane: bool = True
+    #: create the demo account (demo / demo) when it does not exist
+    demo: bool = True
+    demo_credits: int = 1000
+    #: run the provider sandboxes in-process and route to them
+    sandbox: bool = True
+    #: SQLite durability: FULL survives power loss; NORMAL only process crashes
+    sqlite_synchronous: str = "FULL"
+    providers: dict[str, ProviderSettings] = Field(default_factory=_sandbox_providers)
+    routes: dict[str, list[str]] = Field(default_factory=_default_routes)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    #: the secret in delivery-callback URLs; generated per database when empty
+    callback_token: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = _CONFIG_FILE.get() or os.environ.get("SMSXML_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config: str | Path | None = None, **overrides: Any) -> Settings:
+        """Settings from ``config`` (TOML), the environment, then ``overrides`` (None
+        values are ignored: a flag not given)."""
+        token = _CONFIG_FILE.set(str(config) if config is not None else None)
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        finally:
+            _CONFIG_FILE.reset(token)
+
+    @property
+    def address(self) -> str:
+        """The service address published in the WSDL."""
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/") + self.soap_path

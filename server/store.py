@@ -1,0 +1,568 @@
+"""The bridge's store: accounts and credits, messages, and the delivery queue.
+
+Every write that a client is told about is committed before the answer leaves. The
+store is the queue: dispatcher workers claim due rows with a lease (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so several
+workers and processes share one database without sending a row twice while alive.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+
+from smsxml.server.models import Account, Delivery, DeliveryEvent, LedgerEntry, Message, Secret
+from smsxml.status import DeliveryState
+
+__all__ = ["AccountInfo", "Claimed", "InsufficientCredits", "Store", "utcnow"]
+
+#: a verified password is remembered this long, so that a SOAP call does not pay for an
+#: argon2 verification (tens of milliseconds, on purpose) every time
+AUTH_CACHE_SECONDS = 60.0
+QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
+DELIVERED, FAILED = DeliveryState.DELIVERED.value, DeliveryState.FAILED.value
+
+
+def utcnow() -> datetime:
+    """Now, naive UTC: the one time convention of the store."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class InsufficientCredits(Exception):
+    """The account cannot pay for this send; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """What the service needs to know of an authenticated account."""
+
+    id: int
+    name: str
+    credits: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery row a dispatcher worker holds, with what it needs to send it."""
+
+    id: int
+    message_id: str
+    recipient: str
+    attempts: int
+    tried: tuple[str, ...]
+    sender: str
+    text: str
+    coding: str
+    flash: bool
+    send_at: datetime | None
+    dlr_url: str | None
+    reason: str | None  # why the last try failed
+
+
+def new_message_id() -> str:
+    """12 characters of base32, like iSMS's ``I7I5R4HTAA`` ids; 60 random bits."""
+    return base64.b32encode(secrets.token_bytes(8)).decode()[:12]
+
+
+def _sqlite_setup(engine: Engine, synchronous: str) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for every transaction: SQLite then has
+    one writer at a time without "database is locked" upgrades mid-transaction."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """Accounts, messages and deliveries in one SQL database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", migrate: bool = True) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, pool_pre_ping=not self.is_sqlite)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine, synchronous)
+        self._hasher = PasswordHasher()
+        self._auth_cache: dict[str, tuple[bytes, str, AccountInfo, float]] = {}
+        self._cache_key = os.urandom(32)
+        self._lock = threading.Lock()
+        if migrate:
+            from smsxml.server.migrate import upgrade
+
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def secret(self, name: str) -> str:
+        """The secret ``name``, made (random, 256 bits) the first time it is asked for."""
+        with self.transaction() as db:
+            value = db.execute(select(Secret.value).where(Secret.name == name)).scalar()
+            if value is None:
+                value = secrets.token_hex(32)
+                db.execute(insert(Secret).values(name=name, value=value))
+        return value
+
+    # accounts -------------------------------------------------------------------------
+
+    def add_account(self, name: str, password: str, credits: int = 0) -> AccountInfo:
+        now = utcnow()
+        with self.transaction() as db:
+            account_id = db.execute(
+                insert(Account).values(
+                    name=name,
+                    password_hash=self._hasher.hash(password),
+                    credits=credits,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            if credits:
+                db.execute(
+                    insert(LedgerEntry).values(
+                        account_id=account_id,
+                        delta=credits,
+                        balance=credits,
+                        reason="credit",
+                        created_at=now,
+                    )
+                )
+        return AccountInfo(account_id, name, credits)
+
+    def account(self, name: str) -> AccountInfo | None:
+        with self.engine.connect() as db:
+            row = db.execute(
+                select(Account.id, Account.name, Account.credits).where(Account.name == name)
+            ).first()
+        return AccountInfo(*row) if row else None
+
+    def accounts(self) -> list[AccountInfo]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(Account.id, Account.name, Account.credits).order_by(Account.name)
+            )
+            return [AccountInfo(*row) for row in rows]
+
+    def credit(self, name: str, amount: int, reason: str = "credit") -> AccountInfo:
+        """Add (or, negative, take) credits, with a ledger entry."""
+        with self.transaction() as db:
+            row = db.execute(
+                update(Account)
+                .where(Account.name == name, Account.credits + amount >= 0)
+                .values(credits=Account.credits + amount)
+                .returning(Account.id, Account.credits)
+            ).first()
+            if row is None:
+                if self.account(name) is None:
+                    raise KeyError(name)
+                raise InsufficientCredits(name)
+            db.execute(
+                insert(LedgerEntry).values(
+                    account_id=row.id,
+                    delta=amount,
+                    balance=row.credits,
+                    reason=reason,
+                    created_at=utcnow(),
+                )
+            )
+        return AccountInfo(row.id, name, row.credits)
+
+    def set_password(self, name: str, password: str) -> None:
+        with self.transaction() as db:
+            done = db.execute(
+                update(Account)
+                .where(Account.name == name)
+                .values(password_hash=self._hasher.hash(password))
+            ).rowcount
+        if not done:
+            raise KeyError(name)
+        with self._lock:
+            self._auth_cache.pop(name, None)
+
+    def ledger(self, name: str) -> list[tuple[int, int, str, str | None]]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(
+                    LedgerEntry.delta,
+                    LedgerEntry.balance,
+                    LedgerEntry.reason,
+                    LedgerEntry.message_id,
+                )
+                .join(Account, Account.id == LedgerEntry.account_id)
+                .where(Account.name == name)
+                .order_by(LedgerEntry.id)
+            )
+            return [tuple(row) for row in rows]
+
+    def authenticate(self, name: str, password: str) -> AccountInfo | None:
+        """The account if ``password`` is right. A success is remembered for
+        :data:`AUTH_CACHE_SECONDS` under a keyed digest of the password (never the
+        password itself), and forgotten when the stored hash changes."""
+        digest = hmac.new(self._cache_key, password.encode(), "sha256").digest()
+        cached = self._auth_cache.get(name)
+        now = time.monotonic()
+        if cached and cached[3] > now and hmac.compare_digest(cached[0], digest):
+            return cached[2]
+        with self.engine.connect() as db:
+            row = db.execute(
+                select(Account.id, Account.name, Account.credits, Account.password_hash).where(
+                    Account.name == name
+                )
+            ).first()
+        if row is None:
+            self._hasher.hash(password)  # same cost whether or not the name exists
+            return None
+        try:
+            self._hasher.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        info = AccountInfo(row.id, row.name, row.credits)
+        with self._lock:
+            self._auth_cache[name] = (digest, row.password_hash, info, now + AUTH_CACHE_SECONDS)
+        return info
+
+    # messages -------------------------------------------------------------------------
+
+    def accept(
+        self,
+        account: AccountInfo,
+        *,
+        sender: str,
+        text: str,
+        coding: str,
+        flash: bool,
+        recipients: Sequence[str],
+        parts: int,
+        send_at: datetime | None = None,
+        dlr_url: str | None = None,
+    ) -> str:
+        """Charge the account and queue one delivery per recipient, in one transaction.
+
+        Raises :class:`InsufficientCredits` (and stores nothing) when the account cannot
+        pay ``parts × recipients``.
+        """
+        cost = parts * len(recipients)
+        message_id = new_message_id()
+        now = utcnow()
+        due = send_at or now
+        with self.transaction() as db:
+            charged = db.execute(
+                update(Account)
+                .where(Account.id == account.id, Account.credits >= cost)
+                .values(credits=Account.credits - cost)
+                .returning(Account.credits)
+            ).first()
+            if charged is None:
+                raise InsufficientCredits(account.name)
+            db.execute(
+                insert(LedgerEntry).values(
+                    account_id=account.id,
+                    delta=-cost,
+                    balance=charged.credits,
+                    reason="send",
+                    message_id=message_id,
+                    created_at=now,
+                )
+            )
+            db.execute(
+                insert(Message).values(
+                    id=message_id,
+                    account_id=account.id,
+                    sender=sender,
+                    text=text,
+                    coding=coding,
+                    flash=flash,
+                    parts=parts,
+                    recipients=len(recipients),
+                    send_at=send_at,
+                    dlr_url=dlr_url,
+                    created_at=now,
+                )
+            )
+            self._insert_deliveries(db, message_id, recipients, due, now)
+        return message_id
+
+    def _insert_deliveries(
+        self,
+        db: Connection,
+        message_id: str,
+        recipients: Sequence[str],
+        due: datetime,
+        now: datetime,
+    ) -> None:
+        """One row per recipient through the driver's executemany: thousands of rows per
+        send make SQLAlchemy's per-row work the bottleneck (research/perf-calibration §5)."""
+        marker = "?" if db.dialect.paramstyle == "qmark" else "%s"
+        columns = (
+            "message_id, recipient, state, attempts, next_attempt_at, tried, updated_at, notified"
+        )
+        values = ", ".join([marker] * 8)
+        rows = [(message_id, r, QUEUED, 0, due, "", now, False) for r in recipients]
+        db.exec_driver_sql(f"INSERT INTO deliveries ({columns}) VALUES ({values})", rows)
+
+    def status(self, account_id: int, message_id: str, recipient: str) -> str | None:
+        """The state of one recipient of one of the account's messages; None if unknown."""
+        with self.engine.connect() as db:
+            return db.execute(
+                select(Delivery.state)
+                .join(Message, Message.id == Delivery.message_id)
+                .where(
+                    Delivery.message_id == message_id,
+                    Delivery.recipient == recipient,
+                    Message.account_id == account_id,
+                )
+            ).scalar()
+
+    def history(self, message_id: str, recipient: str) -> list[tuple[str, str]]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(DeliveryEvent.state, DeliveryEvent.detail)
+                .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
+                .where(Delivery.message_id == message_id, Delivery.recipient == recipient)
+                .order_by(DeliveryEvent.id)
+            )
+            return [tuple(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many deliveries are in each state (for /metrics and /healthz)."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+            return {state: count for state, count in rows}
+
+    # the queue ------------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        """Take up to ``limit`` due Queued rows for ``lease`` seconds."""
+        now = utcnow()
+        with self.transaction() as db:
+            due = (
+                select(Delivery.id)
+                .where(
+                    Delivery.state == QUEUED,
+                    Delivery.next_attempt_at <= now,
+                    (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+                )
+                .order_by(Delivery.next_attempt_at, Delivery.id)
+                .limit(limit)
+            )
+            if not self.is_sqlite:
+                due = due.with_for_update(skip_locked=True)
+            ids = list(db.execute(due).scalars())
+            if not ids:
+                return []
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(lease_until=now + timedelta(seconds=lease), lease_owner=owner)
+            )
+            rows = db.execute(
+                select(
+                    Delivery.id,
+                    Delivery.message_id,
+                    Delivery.recipient,
+                    Delivery.attempts,
+                    Delivery.tried,
+                    Message.sender,
+                    Message.text,
+                    Message.coding,
+                    Message.flash,
+                    Message.send_at,
+                    Message.dlr_url,
+                    Delivery.reason,
+                )
+                .join(Message, Message.id == Delivery.message_id)
+                .where(Delivery.id.in_(ids))
+                .order_by(Delivery.id)
+            )
+            return [
+                Claimed(
+                    r.id,
+                    r.message_id,
+                    r.recipient,
+                    r.attempts,
+                    tuple(t for t in r.tried.split(",") if t),
+                    r.sender,
+                    r.text,
+                    r.coding,
+                    r.flash,
+                    r.send_at,
+                    r.dlr_url,
+                    r.reason,
+                )
+                for r in rows
+            ]
+
+    def _events(self, db: Connection, ids: Sequence[int], state: str, detail: str) -> None:
+        now = utcnow()
+        db.execute(
+            insert(DeliveryEvent),
+            [{"delivery_id": i, "state": state, "detail": detail, "at": now} for i in ids],
+        )
+
+    def mark_pending(self, accepted: Sequence[tuple[int, str]], provider: str, owner: str) -> None:
+        """Rows a provider accepted: (delivery id, provider id)."""
+        now = utcnow()
+        with self.transaction() as db:
+            for delivery_id, provider_id in accepted:
+                db.execute(
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.state == QUEUED)
+                    .values(
+                        state=PENDING,
+                        provider=provider,
+                        provider_id=provider_id,
+                        attempts=Delivery.attempts + 1,
+                        lease_until=None,
+                        lease_owner=None,
+                        updated_at=now,
+                    )
+                )
+            self._events(db, [d for d, _ in accepted], PENDING, f"accepted by {provider}")
+
+    def mark_failed(self, ids: Sequence[int], reason: str) -> None:
+        now = utcnow()
+        with self.transaction() as db:
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state.in_((QUEUED, PENDING)))
+                .values(
+                    state=FAILED, reason=reason, lease_until=None, lease_owner=None, updated_at=now
+                )
+            )
+            self._events(db, ids, FAILED, reason)
+
+    def retry_later(
+        self, ids: Sequence[int], delay: float, tried: Sequence[str], reason: str
+    ) -> None:
+        """Put rows back in the queue after ``delay`` seconds (one more attempt used)."""
+        now = utcnow()
+        with self.transaction() as db:
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == QUEUED)
+                .values(
+                    attempts=Delivery.attempts + 1,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    tried=",".join(tried),
+                    reason=reason,
+                    lease_until=None,
+                    lease_owner=None,
+                    updated_at=now,
+                )
+            )
+            self._events(db, ids, QUEUED, f"retry in {delay:.1f}s: {reason}")
+
+    def release(self, ids: Sequence[int]) -> None:
+        """Give claimed rows back untouched (shutdown)."""
+        with self.transaction() as db:
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == QUEUED)
+                .values(lease_until=None, lease_owner=None)
+            )
+
+    def apply_update(
+        self,
+        provider: str,
+        provider_id: str,
+        state: DeliveryState,
+        *,
+        recipient: str | None = None,
+        detail: str = "",
+    ) -> int:
+        """A provider's news about a message; returns how many rows changed. Final
+        states never change again, and news older than the row's state is ignored."""
+        allowed_from = {
+            PENDING: (QUEUED,),
+            DELIVERED: (QUEUED, PENDING),
+            FAILED: (QUEUED, PENDING),
+        }.get(state.value, ())
+        if not allowed_from:
+            return 0
+        where = [
+            Delivery.provider == provider,
+            Delivery.provider_id == provider_id,
+            Delivery.state.in_(allowed_from),
+        ]
+        if recipient:
+            where.append(Delivery.recipient == recipient)
+        with self.transaction() as db:
+            ids = list(db.execute(select(Delivery.id).where(*where)).scalars())
+            if ids:
+                db.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids))
+                    .values(state=state.value, updated_at=utcnow(), notified=False)
+                )
+                self._events(db, ids, state.value, detail or f"reported by {provider}")
+        return len(ids)
+
+    def pending(self, provider: str, limit: int) -> list[tuple[str, str]]:
+        """(provider id, recipient) of rows waiting for news from ``provider``, oldest
+        first: what a poller asks about."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(Delivery.provider_id, Delivery.recipient)
+                .where(Delivery.provider == provider, Delivery.state == PENDING)
+                .order_by(Delivery.updated_at)
+                .limit(limit)
+            )
+            return [(r.provider_id, r.recipient) for r in rows]
+
+    def unnotified(self, limit: int) -> list[tuple[int, str, str, str, str]]:
+        """Final rows whose message asked for a delivery report that was not sent yet:
+        (delivery id, dlr_url, message id, recipient, state)."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(
+                    Delivery.id,
+                    Message.dlr_url,
+                    Delivery.message_id,
+                    Delivery.recipient,
+                    Delivery.state,
+                )
+                .join(Message, Message.id == Delivery.message_id)
+                .where(
+                    Delivery.state.in_((DELIVERED, FAILED)),
+                    Delivery.notified.is_(False),
+                    Message.dlr_url.is_not(None),
+                )
+                .limit(limit)
+            )
+            return [tuple(r) for r in rows]
+
+    def mark_notified(self, ids: Sequence[int]) -> None:
+        with self.transaction() as db:
+            db.execute(update(Delivery).where(Delivery.id.in_(ids)).values(notified=True))

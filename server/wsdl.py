@@ -1,0 +1,44 @@
+"""The WSDL documents the bridge serves: the originals from ``schemas/isms/``, not
+spyne's, with two changes made at serving time:
+
+- the service address is the configured public URL (never the request's Host header,
+  which a client or a proxy controls);
+- ``sms.xsd`` is inlined in place of its ``xs:import``, so a client fetches one document
+  (wsimport, wsdl.exe and zeep with external fetches forbidden all cope with that).
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+
+from lxml import etree
+
+from smsxml import xmlsafe
+
+__all__ = ["DOCUMENT_WSDL", "RPC_WSDL", "TNS", "render"]
+
+TNS = "http://smsxml.org/isms/1"
+DOCUMENT_WSDL = "isms/sms.wsdl"
+RPC_WSDL = "isms/sms-rpc.wsdl"
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+XS_NS = "http://www.w3.org/2001/XMLSchema"
+
+
+def _load(relative: str) -> etree._Element:
+    return xmlsafe.parse_file(xmlsafe.SCHEMAS_DIR / relative)
+
+
+@cache
+def render(document: str, address: str) -> bytes:
+    """``document`` (a path under schemas/) served for the endpoint at ``address``."""
+    root = copy.deepcopy(_load(document))
+    for location in root.iter(f"{{{SOAP_NS}}}address"):
+        location.set("location", address)
+    for schema in root.iter(f"{{{XS_NS}}}schema"):
+        for imported in schema.findall(f"{{{XS_NS}}}import"):
+            included = _load(f"isms/{imported.get('schemaLocation')}")
+            parent = schema.getparent()
+            parent.replace(schema, included)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

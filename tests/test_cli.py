@@ -1,0 +1,151 @@
+"""The `smsxml` command as a user runs it: exit codes, FILE:LINE:COLUMN lines, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "campaign.xml"
+SMSXML = shutil.which("smsxml", path=str(Path(sys.executable).parent)) or "smsxml"
+
+
+def smsxml(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script."""
+    return subprocess.run(
+        [SMSXML, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def test_validate_a_valid_feed_exits_0() -> None:
+    """A valid feed: exit 0, nothing on stdout, a one-line verdict on stderr."""
+    run = smsxml("validate", str(EXAMPLE))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.strip() == f"{EXAMPLE}: valid, 3 recipient(s)"
+
+
+def test_validate_reports_each_problem_with_line_and_column(tmp_path: Path) -> None:
+    """An invalid feed: exit 1 and one FILE:LINE:COLUMN line per problem."""
+    bad = tmp_path / "bad.xml"
+    bad.write_text(
+        EXAMPLE.read_text(encoding="utf-8")
+        .replace("<TPOA>Cabinet</TPOA>", "<TPOA>9</TPOA>")
+        .replace("33698765432", "33612345678"),
+        encoding="utf-8",
+    )
+    run = smsxml("validate", str(bad))
+    assert run.returncode == 1
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(f"{bad}:8:3: Element 'TPOA'")
+    assert lines[1] == f"{bad}:14:5: duplicate recipient 33612345678 (first listed on line 10)"
+    assert "Traceback" not in run.stderr
+
+
+def test_validate_several_files_fails_if_any_fails(tmp_path: Path) -> None:
+    """With several files the exit status is 1 when one of them is invalid."""
+    empty = tmp_path / "empty.xml"
+    empty.write_text("")
+    run = smsxml("validate", str(EXAMPLE), str(empty))
+    assert run.returncode == 1
+    assert run.stdout.strip() == f"{empty}:1:1: empty file"
+
+
+def test_validate_recognises_answers_by_their_root(tmp_path: Path) -> None:
+    """A net2sms answer is validated against its own schema."""
+    good = tmp_path / "answer.xml"
+    good.write_text(
+        "<response><status>1</status><balance>12</balance><remarks>Success</remarks></response>"
+    )
+    bad = tmp_path / "bad-answer.xml"
+    bad.write_text("<response>\n  <remarks>Success</remarks>\n</response>")
+    assert smsxml("validate", str(good)).returncode == 0
+    run = smsxml("validate", str(bad))
+    assert run.returncode == 1 and run.stdout.startswith(f"{bad}:2:3: Element 'remarks'")
+
+
+def test_validate_unknown_documents_say_what_is_known(tmp_path: Path) -> None:
+    """An unknown root is one clear line naming the documents smsxml knows."""
+    doc = tmp_path / "other.xml"
+    doc.write_text("<html/>")
+    run = smsxml("validate", str(doc))
+    assert (
+        run.returncode == 1 and "unknown document <html>" in run.stdout and "<DATA>" in run.stdout
+    )
+
+
+def test_validate_a_json_feed_reports_lines(tmp_path: Path) -> None:
+    """A JSON feed is validated too, problems at the line of their object."""
+    feed = tmp_path / "feed.json"
+    feed.write_text(
+        '{"DATA": {\n "MESSAGE": "Hi",\n "SMS": [\n  {"MOBILEPHONE": "33612345678"},\n  {"MOBILEPHONE": "12"}\n ]\n}}'
+    )
+    run = smsxml("validate", str(feed))
+    assert run.returncode == 1
+    assert run.stdout.startswith(f"{feed}:5:3: Element 'MOBILEPHONE'")
+
+
+def test_missing_file_is_a_usage_error() -> None:
+    """A file that does not exist: exit 2 with click's message, no traceback."""
+    run = smsxml("validate", "/nonexistent/feed.xml")
+    assert run.returncode == 2 and "does not exist" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_convert_round_trip_through_json_is_lossless(tmp_path: Path) -> None:
+    """XML → JSON → XML gives back the same feed, and JSON carries every field."""
+    as_json = tmp_path / "feed.json"
+    back = tmp_path / "back.xml"
+    assert smsxml("convert", str(EXAMPLE), "--to", "json", "-o", str(as_json)).returncode == 0
+    data = json.loads(as_json.read_text(encoding="utf-8"))["DATA"]
+    assert data["DATE"] == "2026-12-01 09:30:00" and data["SMS"][2]["PARAM_1"] == "Γιώργος"
+    assert smsxml("convert", str(as_json), "--to", "xml", "-o", str(back)).returncode == 0
+    again = smsxml("convert", str(back), "--to", "json")
+    assert json.loads(again.stdout) == json.loads(as_json.read_text(encoding="utf-8"))
+
+
+def test_convert_refuses_an_invalid_feed(tmp_path: Path) -> None:
+    """An invalid feed is not converted: exit 1 with its problems, no output file left."""
+    bad = tmp_path / "bad.xml"
+    bad.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace("<DYNAMIC>1</DYNAMIC>", "<DYNAMIC>2</DYNAMIC>")
+    )
+    out = tmp_path / "out.json"
+    run = smsxml("convert", str(bad), "--to", "json", "-o", str(out))
+    assert run.returncode == 1 and "DYNAMIC is 2" in run.stdout and not out.exists()
+
+
+def test_inspect_prints_parts_per_recipient() -> None:
+    """inspect: recipients, encodings and parts, per recipient on request."""
+    run = smsxml("inspect", str(EXAMPLE), "--per-recipient", "--json")
+    assert run.returncode == 0
+    rows, summary = run.stdout.split("{", 1)
+    assert rows.splitlines() == [
+        "33612345678\tGSM\t1",
+        "33698765432\tGSM\t1",
+        "306912345678\tUCS-2\t1",
+    ]
+    assert json.loads("{" + summary) == {
+        "recipients": 3,
+        "encodings": {"GSM": 2, "UCS-2": 1},
+        "parts_per_recipient": {"1": 3},
+        "total_parts": 3,
+    }
+
+
+@pytest.mark.parametrize("args", [("--help",), ("validate", "--help"), ("codegen", "--help")])
+def test_help_is_available(args: tuple[str, ...]) -> None:
+    """Every command explains itself."""
+    run = smsxml(*args)
+    assert run.returncode == 0 and "Usage:" in run.stdout
