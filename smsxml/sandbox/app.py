@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from smsxml.providers.base import redact
 from smsxml.sandbox.core import Faults, Sandbox, SandboxConfig
 
-__all__ = ["PREFIXES", "FaultInjector", "SandboxServer", "make_app"]
+__all__ = ["CLIENT_PATHS", "PREFIXES", "FaultInjector", "SandboxServer", "make_app"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,12 @@ PREFIXES = {
     "isms": "/isms",
     "allmysms": "/allmysms",
 }
+
+
+#: what each client's base URL adds to the host, as the vendors' base URLs do
+#: (https://api.smspartner.fr/v1, https://api.allmysms.com/http/9.0/); the others take
+#: the host and add their paths themselves
+CLIENT_PATHS = {"smspartner": "/v1", "allmysms": "/http/9.0/"}
 
 
 class FaultInjector:
@@ -158,8 +164,12 @@ class SandboxServer:
         return f"http://{self.host}:{self.port}"
 
     def url_for(self, provider: str) -> str:
-        """The base URL a client of ``provider`` should be given."""
+        """Where ``provider``'s sandbox is mounted (its real paths follow)."""
         return self.url + PREFIXES[provider]
+
+    def client_url(self, provider: str) -> str:
+        """The ``base_url`` to give ``provider``'s client (``smsxml.providers``)."""
+        return self.url_for(provider) + CLIENT_PATHS.get(provider, "")
 
     def start(self) -> SandboxServer:
         self.sandbox.start()
