@@ -133,7 +133,7 @@ class BridgeApp:
         ).rstrip("/")
         return Response(render(RPC_WSDL, base + RPC_PATH), content_type=XML)
 
-    def _callback(self, request: Request, provider: str, token: str) -> Response:
+    def _callback(self, request: Request, provider: str, token: str) -> Response | NotFound:
         fields: dict[str, Any] = dict(request.args)
         fields.update(request.form)
         payload = request.get_json(silent=True)
@@ -142,7 +142,7 @@ class BridgeApp:
         try:
             self.tracker.callback(provider, token, fields)
         except PermissionError:
-            raise NotFound() from None
+            return NotFound()  # the same answer as for any unknown URL: nothing to probe
         except (ValueError, KeyError) as error:
             return Response(f"unreadable delivery report: {error}", 400)
         return Response("OK")
@@ -176,13 +176,10 @@ class BridgeServer:
         self.sandbox = None
         provider_urls: dict[str, str] = {}
         if settings.sandbox:
-            from smsxml.sandbox import SandboxServer
+            from smsxml.sandbox import PREFIXES, SandboxServer
 
             self.sandbox = SandboxServer().start()
-            provider_urls = {
-                kind: self.sandbox.url_for(kind)
-                for kind in ("net2sms", "easysms", "smspartner", "isms", "allmysms")
-            }
+            provider_urls = {kind: self.sandbox.client_url(kind) for kind in PREFIXES}
         self._server = create_server(
             lambda environ, start_response: self.app(environ, start_response),
             host=settings.host,
@@ -221,10 +218,19 @@ class BridgeServer:
             self.stop()
 
     def stop(self) -> None:
-        self._server.close()
-        for channel in list(self._server._map.values()):
-            channel.close()
-        self._server.task_dispatcher.shutdown()
+        """Close every socket from inside waitress's loop (closing them from here would
+        pull descriptors out from under its select), then stop the workers."""
+        server = self._server
+
+        def close_everything() -> None:
+            for channel in list(server._map.values()):
+                channel.close()
+
+        if self._thread is not None and self._thread.is_alive():
+            server.trigger.pull_trigger(close_everything)
+        else:
+            close_everything()
+        server.task_dispatcher.shutdown()
         if self._thread is not None:
             self._thread.join(5)
         self.app.stop()

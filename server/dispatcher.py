@@ -137,8 +137,8 @@ class Dispatcher:
                 continue
             client = self.providers[provider]
             size = max(1, client.max_batch)
-            for chunk in itertools.batched(group, size):
-                self._send(provider, client, list(chunk))
+            for start in range(0, len(group), size):
+                self._send(provider, client, group[start : start + size])
         return len(rows)
 
     def _send(self, name: str, client: Provider, rows: list[Claimed]) -> None:
@@ -194,20 +194,13 @@ class Dispatcher:
         if refused:
             self._failover(name, refused, f"{name}: recipient not accepted")
 
-    def _failover(
-        self, name: str, rows: Sequence[Claimed], reason: str, *, split: bool = False
-    ) -> None:
+    def _failover(self, name: str, rows: Sequence[Claimed], reason: str) -> None:
         """Skip ``name`` for these rows this round: they go straight back to the queue."""
         log.warning("provider %s failed for %d row(s): %s", name, len(rows), reason)
-        if split:  # retried one by one on the same provider: do not mark it as tried
-            self.store.retry_later(
-                [r.id for r in rows], 0.0, rows[0].tried, reason, count_attempt=False
-            )
-            return
-        tried = tuple(rows[0].tried) + (name,)
+        tried = (*rows[0].tried, name)
         self.store.retry_later([r.id for r in rows], 0.0, tried, reason, count_attempt=False)
 
-    def _round_failed(self, rows: Sequence[Claimed], tried: Sequence[str], reason: str) -> None:
+    def _round_failed(self, rows: Sequence[Claimed], reason: str) -> None:
         """Every provider failed: back off, or fail the rows after the last round."""
         settings = self.settings
         last = [r.id for r in rows if r.attempts + 1 >= settings.max_attempts]

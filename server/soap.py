@@ -223,6 +223,7 @@ class SoapEndpoint:
 
         answer = b"".join(self.spyne(inner, spyne_start))
         if captured and not captured[0].startswith("200"):
-            self.metrics.fault(operation, "spyne")
+            detail = xmlsafe.parse(answer).find(f".//{{{TNS}}}smsFault/code")
+            self.metrics.fault(operation, detail.text if detail is not None else "ServerError")
         self.metrics.request(operation, time.perf_counter() - started)
         return [answer]

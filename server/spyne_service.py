@@ -35,6 +35,8 @@ for noisy in (
     "spyne.application.client",
 ):
     logging.getLogger(noisy).disabled = True
+# "seems to be a customized class" on every response: spyne talking to itself
+logging.getLogger("spyne.model.complex").setLevel(logging.ERROR)
 
 
 class Recipients(ComplexModel):

@@ -464,16 +464,23 @@ class Store:
             self._events(db, ids, FAILED, reason)
 
     def retry_later(
-        self, ids: Sequence[int], delay: float, tried: Sequence[str], reason: str
+        self,
+        ids: Sequence[int],
+        delay: float,
+        tried: Sequence[str],
+        reason: str,
+        *,
+        count_attempt: bool = True,
     ) -> None:
-        """Put rows back in the queue after ``delay`` seconds (one more attempt used)."""
+        """Put rows back in the queue after ``delay`` seconds, remembering which providers
+        failed them this round; ``count_attempt`` ends a round (one more attempt used)."""
         now = utcnow()
         with self.transaction() as db:
             db.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids), Delivery.state == QUEUED)
                 .values(
-                    attempts=Delivery.attempts + 1,
+                    attempts=Delivery.attempts + int(count_attempt),
                     next_attempt_at=now + timedelta(seconds=delay),
                     tried=",".join(tried),
                     reason=reason,

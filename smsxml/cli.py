@@ -9,10 +9,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from smsxml.errors import BadInput, Problem
+
+if TYPE_CHECKING:
+    from smsxml.server.settings import Settings
+    from smsxml.server.store import Store
 
 __all__ = ["main"]
 
@@ -158,6 +163,196 @@ def codegen(check: bool) -> None:
         sys.exit(1)
     if not drift:
         click.echo("generated/ is up to date", err=True)
+
+
+# The SOAP bridge ---------------------------------------------------------------------
+
+_DATABASE = click.option(
+    "--database-url",
+    envvar="SMSXML_DATABASE_URL",
+    help="SQLAlchemy URL of the bridge's database [default: sqlite:///smsxml.sqlite3].",
+)
+_CONFIG = click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="SMSXML_CONFIG",
+    help="A TOML settings file (see docs/bridge.md).",
+)
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    from pydantic import ValidationError
+
+    from smsxml.server.settings import Settings
+
+    try:
+        return Settings.load(config, **overrides)
+    except ValidationError as error:
+        raise click.UsageError(f"invalid settings: {error}") from None
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [default: 8080].")
+@click.option("--public-url", help="The address clients use; published in the WSDL.")
+@click.option("--no-demo", is_flag=True, help="Do not create the demo account (demo / demo).")
+@click.option("--no-sandbox", is_flag=True, help="Do not start the provider sandboxes.")
+@_DATABASE
+@_CONFIG
+def serve(
+    host: str | None,
+    port: int | None,
+    public_url: str | None,
+    no_demo: bool,
+    no_sandbox: bool,
+    database_url: str | None,
+    config: Path | None,
+) -> None:
+    """Run the iSMS-compatible SOAP bridge (with the provider sandboxes by default)."""
+    import logging
+
+    from smsxml.server.app import BridgeServer
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings(
+        config,
+        host=host,
+        port=port,
+        public_url=public_url,
+        database_url=database_url,
+        demo=False if no_demo else None,
+        sandbox=False if no_sandbox else None,
+    )
+    server = BridgeServer(settings)
+    click.echo(f"smsxml SOAP bridge on {server.url}", err=True)
+    click.echo(f"WSDL:      {server.wsdl_url}", err=True)
+    click.echo(f"RPC WSDL:  {server.url}/api/soap/sms.wsdl  (positional iSMS clients)", err=True)
+    click.echo(f"database:  {server.settings.database_url}", err=True)
+    if server.sandbox is not None:
+        click.echo(f"sandboxes: {server.sandbox.url} (demo / demo, key demo-key)", err=True)
+    if server.settings.demo:
+        click.echo("account:   demo / demo", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group()
+def accounts() -> None:
+    """Manage the bridge's accounts (the same database as `smsxml serve`)."""
+
+
+def _store(database_url: str | None) -> Store:
+    from smsxml.server.settings import DEFAULT_DATABASE_URL
+    from smsxml.server.store import Store
+
+    return Store(database_url or DEFAULT_DATABASE_URL)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.UsageError("the password must not be empty")
+    return password
+
+
+@accounts.command("add")
+@click.argument("name")
+@click.option(
+    "--credits",
+    "amount",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Initial credits (SMS parts).",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_DATABASE
+def accounts_add(name: str, amount: int, password_stdin: bool, database_url: str | None) -> None:
+    """Create account NAME (the password is asked for, or read from standard input)."""
+    from sqlalchemy.exc import IntegrityError
+
+    store = _store(database_url)
+    password = _password(password_stdin)
+    try:
+        account = store.add_account(name, password, amount)
+    except IntegrityError:
+        raise click.ClickException(f"account {name!r} already exists") from None
+    click.echo(f"{account.name}\t{account.credits}")
+
+
+@accounts.command("list")
+@_DATABASE
+def accounts_list(database_url: str | None) -> None:
+    """Every account and its credits."""
+    for account in _store(database_url).accounts():
+        click.echo(f"{account.name}\t{account.credits}")
+
+
+@accounts.command("credit")
+@click.argument("name")
+@click.argument("amount", type=int)
+@_DATABASE
+def accounts_credit(name: str, amount: int, database_url: str | None) -> None:
+    """Add AMOUNT credits to NAME (negative to take them back); recorded in the ledger."""
+    from smsxml.server.store import InsufficientCredits
+
+    try:
+        account = _store(database_url).credit(name, amount)
+    except KeyError:
+        raise click.ClickException(f"no account {name!r}") from None
+    except InsufficientCredits:
+        raise click.ClickException(f"{name!r} has fewer than {-amount} credits") from None
+    click.echo(f"{account.name}\t{account.credits}")
+
+
+@accounts.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_DATABASE
+def accounts_passwd(name: str, password_stdin: bool, database_url: str | None) -> None:
+    """Change NAME's password."""
+    store = _store(database_url)
+    try:
+        store.set_password(name, _password(password_stdin))
+    except KeyError:
+        raise click.ClickException(f"no account {name!r}") from None
+    click.echo(f"password of {name} changed")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML: [account], [schedule], [faults.<provider>] (docs/sandbox.md).",
+)
+def sandbox(host: str, port: int, config: Path | None) -> None:
+    """Serve local simulators of the five provider APIs on one port."""
+    from smsxml.sandbox import PREFIXES, SandboxConfig, SandboxServer
+
+    settings = SandboxConfig.from_toml(config) if config else SandboxConfig()
+    server = SandboxServer(settings, host=host, port=port)
+    click.echo(f"smsxml sandboxes on {server.url}", err=True)
+    for provider, prefix in PREFIXES.items():
+        click.echo(f"  {provider:<11} {server.url}{prefix}", err=True)
+    click.echo(
+        f"account: {settings.username} / {settings.password}, key {settings.api_key}, "
+        f"{settings.credits} credits",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,53 @@
+"""Fixtures of the SOAP bridge: a real bridge (waitress, SQLite file, in-process
+sandboxes) on a free port, through either the fast lane or spyne."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smsxml.server.app import BridgeServer
+from smsxml.server.settings import DispatchSettings, Settings
+
+
+def bridge_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test bridge: its own SQLite file, quick dispatch and polling."""
+    base: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'bridge.sqlite3'}",
+        "port": 0,
+        "sqlite_synchronous": "NORMAL",
+        "dispatch": DispatchSettings(
+            workers=2, idle=0.02, backoff=0.05, max_backoff=0.2, max_attempts=3
+        ),
+    }
+    settings = Settings(**(base | overrides))
+    for provider in settings.providers.values():
+        provider.poll_interval = 0.1
+        provider.rate_limit = 0.0
+    return settings
+
+
+@pytest.fixture
+def make_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeServer]]:
+    """Start bridges with settings overrides; all are stopped after the test."""
+    servers: list[BridgeServer] = []
+
+    def start(**overrides: Any) -> BridgeServer:
+        server = BridgeServer(bridge_settings(tmp_path, **overrides), quick_stop=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(params=[True, False], ids=["fast-lane", "spyne"])
+def bridge(
+    request: pytest.FixtureRequest, make_bridge: Callable[..., BridgeServer]
+) -> BridgeServer:
+    """A running bridge with the demo account, answering through the fast lane or spyne."""
+    return make_bridge(fast_lane=request.param)

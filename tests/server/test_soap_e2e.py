@@ -1,0 +1,265 @@
+"""The bridge end to end over real HTTP and SOAP: zeep → bridge → sandbox → Delivered."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import zeep
+from lxml import etree
+
+from smsxml.server.app import BridgeServer
+
+from ..conftest import wait_for
+
+TNS = "http://smsxml.org/isms/1"
+ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def client(bridge: BridgeServer) -> zeep.Client:
+    return zeep.Client(bridge.wsdl_url)
+
+
+def send(service: object, recipients: list[str], **fields: object) -> str:
+    values = {
+        "username": "demo",
+        "password": "demo",
+        "from": "Shop",
+        "to": {"recipients": recipients},
+        "message": "Hello from smsxml",
+        "coding": "GSM",
+        "flash": False,
+    }
+    values.update(fields)
+    return service.send(**values)  # type: ignore[attr-defined, no-any-return]
+
+
+def final_states(service: object, message_id: str, recipients: list[str]) -> list[str]:
+    def states() -> list[str] | None:
+        got = [service.query("demo", "demo", message_id, r) for r in recipients]  # type: ignore[attr-defined]
+        return got if all(s in ("Delivered", "Failed") for s in got) else None
+
+    return wait_for(states, timeout=20)
+
+
+def test_send_to_three_recipients_ends_delivered(bridge: BridgeServer) -> None:
+    """Three recipients over SOAP: Queued at once, then Delivered (Failed for a number ending in 0)."""
+    service = client(bridge).service
+    recipients = ["306912345678", "33612345678", "306912345670"]
+    message_id = send(service, recipients)
+    assert len(message_id) == 12
+    assert service.query("demo", "demo", message_id, recipients[0]) in (
+        "Queued",
+        "Pending",
+        "Delivered",
+    )
+    assert final_states(service, message_id, recipients) == ["Delivered", "Delivered", "Failed"]
+
+
+def test_send_charges_parts_times_recipients(bridge: BridgeServer) -> None:
+    """A 2-part message to 3 recipients costs 6 credits, recorded in the ledger."""
+    service = client(bridge).service
+    before = bridge.app.store.account("demo").credits
+    message_id = send(service, ["306912345678", "306912345679", "306912345671"], message="x" * 200)
+    assert bridge.app.store.account("demo").credits == before - 6
+    assert bridge.app.store.ledger("demo")[-1] == (-6, before - 6, "send", message_id)
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "text"),
+    [
+        ({"password": "wrong"}, "AuthenticationError", "Authentication error."),
+        ({"username": "nobody"}, "AuthenticationError", "Authentication error."),
+        ({"to": {"recipients": [""]}}, "NoRecipients", "No recipients."),
+        ({"from": "Too long sender"}, "InvalidSender", "Invalid sender identity."),
+        ({"from": "12345678901234567"}, "InvalidSender", "Invalid sender identity."),
+        (
+            {"to": {"recipients": ["301234567890"]}},
+            "InvalidRecipient",
+            "Invalid recipient: 301234567890.",
+        ),
+        (
+            {"message": "Γειά σου"},
+            "InvalidCoding",
+            "Message is not GSM-encodable: send it with coding UTF-8.",
+        ),
+        ({"schedule": "not a date"}, "InvalidSchedule", "Invalid scheduling date."),
+        ({"schedule": "2001-01-01 10:00"}, "InvalidSchedule", "Invalid scheduling date."),
+    ],
+)
+def test_send_faults(bridge: BridgeServer, fields: dict[str, object], code: str, text: str) -> None:
+    """Each refusal is a SOAP Client fault with the documented faultstring and its code."""
+    service = client(bridge).service
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        send(service, ["306912345678"], **fields)
+    assert caught.value.message == text
+    assert caught.value.code.endswith("Client")
+    detail = caught.value.detail.find(f"{{{TNS}}}smsFault")
+    assert detail.findtext("code") == code and detail.findtext("message") == text
+
+
+def test_insufficient_credits_queues_nothing(make_bridge: object) -> None:
+    """An account short of credits gets "Insufficient credits." and nothing is stored."""
+    bridge = make_bridge(demo_credits=2)  # type: ignore[operator]
+    service = client(bridge).service
+    with pytest.raises(zeep.exceptions.Fault, match="Insufficient credits."):
+        send(service, ["306912345678", "306912345679", "306912345671"])
+    assert bridge.app.store.counts() == {}
+    assert bridge.app.store.account("demo").credits == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (("demo", "demo", "", "306912345678"), "No message ID defined."),
+        (("demo", "demo", "ABC", ""), "No mobile defined."),
+        (("demo", "demo", "NOSUCHID", "306912345678"), "No such message or recipient."),
+        (("demo", "bad", "ABC", "306912345678"), "Authentication error."),
+    ],
+)
+def test_query_faults(bridge: BridgeServer, args: tuple[str, ...], text: str) -> None:
+    """query's documented faults."""
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        client(bridge).service.query(*args)
+    assert caught.value.message == text
+
+
+def test_query_of_another_accounts_message_is_no_such_message(bridge: BridgeServer) -> None:
+    """An account cannot read another account's messages."""
+    bridge.app.store.add_account("other", "secret", 10)
+    service = client(bridge).service
+    message_id = send(service, ["306912345678"])
+    with pytest.raises(zeep.exceptions.Fault, match="No such message or recipient."):
+        service.query("other", "secret", message_id, "306912345678")
+
+
+def _post(bridge: BridgeServer, body: str, action: str | None = '""') -> httpx.Response:
+    headers = {"Content-Type": "text/xml; charset=utf-8"}
+    if action is not None:
+        headers["SOAPAction"] = action
+    return httpx.post(bridge.url + "/soap", content=body.encode(), headers=headers, timeout=10)
+
+
+QUERY = (
+    f'<soap:Envelope xmlns:soap="{ENV}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+    ' xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+    f'<soap:Body><t:query xmlns:t="{TNS}"><username>demo</username><password>demo</password>'
+    "<message_id>NOPE</message_id><mobile>306912345678</mobile></t:query></soap:Body></soap:Envelope>"
+)
+
+
+@pytest.mark.parametrize("action", ['"*"', '""', None, '"http://smsxml.org/isms/1/query"'])
+def test_dispatch_is_on_the_body_element(bridge: BridgeServer, action: str | None) -> None:
+    """Whatever SOAPAction says ("*", empty, none), the body element picks the operation."""
+    answer = _post(bridge, QUERY, action)
+    assert answer.status_code == 500
+    assert "<faultstring>No such message or recipient.</faultstring>" in answer.text
+
+
+def test_xsi_type_annotations_are_accepted(bridge: BridgeServer) -> None:
+    """Values annotated with xsi:type (as SOAP-encoding-minded clients send) are read."""
+    body = QUERY.replace("<username>demo", '<username xsi:type="xsd:string">demo').replace(
+        "<mobile>", '<mobile xsi:type="xsd:string">'
+    )
+    assert "No such message or recipient." in _post(bridge, body).text
+
+
+@pytest.mark.parametrize(
+    ("body", "fault"),
+    [
+        ("<soap:Envelope", "Invalid request"),
+        (
+            QUERY.replace("<mobile>306912345678</mobile>", "<mobile>1</mobile><extra/>"),
+            "Invalid request: Element 'extra'",
+        ),
+        (QUERY.replace("t:query", "t:delete_message"), "Unknown operation: delete_message."),
+        (
+            QUERY.replace(ENV, "http://www.w3.org/2003/05/soap-envelope"),
+            "SOAP 1.2 is not supported",
+        ),
+        (QUERY.replace("<message_id>NOPE</message_id>", ""), "No message ID defined."),
+    ],
+)
+def test_bad_requests_are_client_faults_never_tracebacks(
+    bridge: BridgeServer, body: str, fault: str
+) -> None:
+    """Malformed, unknown or schema-invalid requests get a clear Client fault."""
+    answer = _post(bridge, body)
+    assert answer.status_code == 500
+    root = etree.fromstring(answer.content)
+    assert fault in root.findtext(f".//{{{ENV}}}Fault/faultstring")
+    assert "Traceback" not in answer.text
+
+
+def test_hostile_requests_are_refused(bridge: BridgeServer) -> None:
+    """An entity-bearing request is refused before anything reads it."""
+    body = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + QUERY.replace("NOPE", "&e;")
+    answer = _post(bridge, body)
+    assert "DOCTYPE is not allowed" in answer.text and "root:" not in answer.text
+
+
+def test_the_raw_request_never_reaches_the_logs(
+    bridge: BridgeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A malformed request carrying a password leaves no trace of it in any log."""
+    caplog.set_level("DEBUG")
+    _post(bridge, "<soap:Envelope><password>hunter2-secret</password>")
+    _post(bridge, QUERY.replace("<password>demo", "<password>hunter2-secret"))
+    assert "hunter2-secret" not in caplog.text
+
+
+def test_wsdl_uses_the_configured_address_not_the_host_header(make_bridge: object) -> None:
+    """?wsdl publishes the configured public URL, whatever Host the request carried."""
+    bridge = make_bridge(public_url="https://sms.example.org/gateway")  # type: ignore[operator]
+    answer = httpx.get(bridge.url + "/soap?wsdl", headers={"Host": "evil.example"})
+    root = etree.fromstring(answer.content)
+    location = root.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location")
+    assert location == "https://sms.example.org/gateway/soap"
+    assert b"evil.example" not in answer.content
+    assert root.find(".//{http://www.w3.org/2001/XMLSchema}import") is None  # XSD inlined
+
+
+def test_health_and_metrics(bridge: BridgeServer) -> None:
+    """/healthz reports the database and queue; /metrics counts requests and faults."""
+    service = client(bridge).service
+    with pytest.raises(zeep.exceptions.Fault):
+        service.query("demo", "nope", "X", "306912345678")
+    health = httpx.get(bridge.url + "/healthz").json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    metrics = httpx.get(bridge.url + "/metrics").text
+    assert 'smsxml_soap_faults_total{code="AuthenticationError",operation="query"} 1.0' in metrics
+    assert "smsxml_soap_request_seconds_count" in metrics and "smsxml_deliveries" in metrics
+
+
+def test_delivery_callbacks_need_the_route_token(bridge: BridgeServer) -> None:
+    """A delivery callback without the right token is refused (404), with it accepted."""
+    token = bridge.app.tracker.token("isms")
+    wrong = httpx.post(
+        f"{bridge.url}/dlr/isms/{'0' * 32}", data={"mid": "X", "mobile": "1", "status": "Delivered"}
+    )
+    assert wrong.status_code == 404
+    other_route = httpx.post(f"{bridge.url}/dlr/net2sms/{token}", data={})
+    assert other_route.status_code == 404
+    right = httpx.post(
+        f"{bridge.url}/dlr/isms/{token}",
+        data={"mid": "UNKNOWN", "mobile": "306912345678", "status": "Delivered", "timestamp": "0"},
+    )
+    assert right.status_code == 200 and right.text == "OK"
+
+
+def test_client_delivery_reports_reach_dlr_url(bridge: BridgeServer) -> None:
+    """A send with dlr_url gets a POST per recipient when it reaches a final state."""
+    from ..conftest import CallbackReceiver
+
+    with CallbackReceiver() as receiver:
+        service = client(bridge).service
+        message_id = send(service, ["306912345678", "306912345670"], dlr_url=receiver.url)
+        reports = wait_for(
+            lambda: receiver.received if len(receiver.received) >= 2 else None, timeout=20
+        )
+    got = sorted(
+        (r["form"]["mobile"], r["form"]["status"], r["form"]["message_id"]) for r in reports
+    )
+    assert got == [
+        ("306912345670", "Failed", message_id),
+        ("306912345678", "Delivered", message_id),
+    ]
