@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from smsxml.providers import build
 from smsxml.providers.base import Provider
+from smsxml.sandbox.core import SandboxConfig
 from smsxml.server.bridge import Bridge
 from smsxml.server.delivery import DeliveryTracker
 from smsxml.server.dispatcher import Dispatcher
@@ -170,15 +171,22 @@ class BridgeServer:
     ``port=0`` takes a free port; the public URL then follows the real port.
     """
 
-    def __init__(self, settings: Settings, *, threads: int = 8, quick_stop: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        threads: int = 8,
+        quick_stop: bool = False,
+        sandbox_config: SandboxConfig | None = None,
+    ) -> None:
         from waitress.server import create_server
+
+        from smsxml.sandbox import PREFIXES, SandboxServer
 
         self.sandbox = None
         provider_urls: dict[str, str] = {}
         if settings.sandbox:
-            from smsxml.sandbox import PREFIXES, SandboxServer
-
-            self.sandbox = SandboxServer().start()
+            self.sandbox = SandboxServer(sandbox_config).start()
             provider_urls = {kind: self.sandbox.client_url(kind) for kind in PREFIXES}
         self._server = create_server(
             lambda environ, start_response: self.app(environ, start_response),
@@ -226,9 +234,11 @@ class BridgeServer:
             for channel in list(server._map.values()):
                 channel.close()
 
-        if self._thread is not None and self._thread.is_alive():
+        try:
+            if self._thread is None or not self._thread.is_alive():
+                raise OSError("the loop is not running")
             server.trigger.pull_trigger(close_everything)
-        else:
+        except OSError:  # the loop already ended (or its trigger is gone)
             close_everything()
         server.task_dispatcher.shutdown()
         if self._thread is not None:

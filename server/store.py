@@ -79,9 +79,10 @@ def new_message_id() -> str:
     return base64.b32encode(secrets.token_bytes(8)).decode()[:12]
 
 
-def _sqlite_setup(engine: Engine, synchronous: str) -> None:
-    """WAL, a busy timeout, and BEGIN IMMEDIATE for every transaction: SQLite then has
-    one writer at a time without "database is locked" upgrades mid-transaction."""
+def _sqlite_setup(engine: Engine, synchronous: str, *, writer: bool) -> None:
+    """WAL, a busy timeout, and (on the writers' engine) BEGIN IMMEDIATE: SQLite then has
+    one writer at a time without "database is locked" upgrades mid-transaction, while
+    readers never wait for writers."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -95,7 +96,7 @@ def _sqlite_setup(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 class Store:
@@ -108,8 +109,12 @@ class Store:
         if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, pool_pre_ping=not self.is_sqlite)
+        #: reads go through their own engine: on SQLite they must not take the write lock
+        self.reader = self.engine
         if self.is_sqlite:
-            _sqlite_setup(self.engine, synchronous)
+            _sqlite_setup(self.engine, synchronous, writer=True)
+            self.reader = create_engine(url)
+            _sqlite_setup(self.reader, synchronous, writer=False)
         self._hasher = PasswordHasher()
         self._auth_cache: dict[str, tuple[bytes, str, AccountInfo, float]] = {}
         self._cache_key = os.urandom(32)
@@ -121,6 +126,7 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -162,14 +168,14 @@ class Store:
         return AccountInfo(account_id, name, credits)
 
     def account(self, name: str) -> AccountInfo | None:
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             row = db.execute(
                 select(Account.id, Account.name, Account.credits).where(Account.name == name)
             ).first()
         return AccountInfo(*row) if row else None
 
     def accounts(self) -> list[AccountInfo]:
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             rows = db.execute(
                 select(Account.id, Account.name, Account.credits).order_by(Account.name)
             )
@@ -184,19 +190,20 @@ class Store:
                 .values(credits=Account.credits + amount)
                 .returning(Account.id, Account.credits)
             ).first()
-            if row is None:
-                if self.account(name) is None:
-                    raise KeyError(name)
-                raise InsufficientCredits(name)
-            db.execute(
-                insert(LedgerEntry).values(
-                    account_id=row.id,
-                    delta=amount,
-                    balance=row.credits,
-                    reason=reason,
-                    created_at=utcnow(),
+            if row is not None:
+                db.execute(
+                    insert(LedgerEntry).values(
+                        account_id=row.id,
+                        delta=amount,
+                        balance=row.credits,
+                        reason=reason,
+                        created_at=utcnow(),
+                    )
                 )
-            )
+        if row is None:
+            if self.account(name) is None:
+                raise KeyError(name)
+            raise InsufficientCredits(name)
         return AccountInfo(row.id, name, row.credits)
 
     def set_password(self, name: str, password: str) -> None:
@@ -212,7 +219,7 @@ class Store:
             self._auth_cache.pop(name, None)
 
     def ledger(self, name: str) -> list[tuple[int, int, str, str | None]]:
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             rows = db.execute(
                 select(
                     LedgerEntry.delta,
@@ -235,7 +242,7 @@ class Store:
         now = time.monotonic()
         if cached and cached[3] > now and hmac.compare_digest(cached[0], digest):
             return cached[2]
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             row = db.execute(
                 select(Account.id, Account.name, Account.credits, Account.password_hash).where(
                     Account.name == name
@@ -334,7 +341,7 @@ class Store:
 
     def status(self, account_id: int, message_id: str, recipient: str) -> str | None:
         """The state of one recipient of one of the account's messages; None if unknown."""
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             return db.execute(
                 select(Delivery.state)
                 .join(Message, Message.id == Delivery.message_id)
@@ -346,7 +353,7 @@ class Store:
             ).scalar()
 
     def history(self, message_id: str, recipient: str) -> list[tuple[str, str]]:
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             rows = db.execute(
                 select(DeliveryEvent.state, DeliveryEvent.detail)
                 .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
@@ -357,7 +364,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """How many deliveries are in each state (for /metrics and /healthz)."""
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             rows = db.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
             return {state: count for state, count in rows}
 
@@ -489,7 +496,8 @@ class Store:
                     updated_at=now,
                 )
             )
-            self._events(db, ids, QUEUED, f"retry in {delay:.1f}s: {reason}")
+            what = f"retry in {delay:.1f}s" if count_attempt else "next provider"
+            self._events(db, ids, QUEUED, f"{what}: {reason}")
 
     def release(self, ids: Sequence[int]) -> None:
         """Give claimed rows back untouched (shutdown)."""
@@ -539,7 +547,7 @@ class Store:
     def pending(self, provider: str, limit: int) -> list[tuple[str, str]]:
         """(provider id, recipient) of rows waiting for news from ``provider``, oldest
         first: what a poller asks about."""
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             rows = db.execute(
                 select(Delivery.provider_id, Delivery.recipient)
                 .where(Delivery.provider == provider, Delivery.state == PENDING)
@@ -551,7 +559,7 @@ class Store:
     def unnotified(self, limit: int) -> list[tuple[int, str, str, str, str]]:
         """Final rows whose message asked for a delivery report that was not sent yet:
         (delivery id, dlr_url, message id, recipient, state)."""
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             rows = db.execute(
                 select(
                     Delivery.id,

@@ -198,6 +198,11 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
 @click.option("--public-url", help="The address clients use; published in the WSDL.")
 @click.option("--no-demo", is_flag=True, help="Do not create the demo account (demo / demo).")
 @click.option("--no-sandbox", is_flag=True, help="Do not start the provider sandboxes.")
+@click.option(
+    "--sandbox-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML for the in-process sandboxes (schedule, faults): rehearse outages.",
+)
 @_DATABASE
 @_CONFIG
 def serve(
@@ -206,6 +211,7 @@ def serve(
     public_url: str | None,
     no_demo: bool,
     no_sandbox: bool,
+    sandbox_config: Path | None,
     database_url: str | None,
     config: Path | None,
 ) -> None:
@@ -226,7 +232,10 @@ def serve(
         demo=False if no_demo else None,
         sandbox=False if no_sandbox else None,
     )
-    server = BridgeServer(settings)
+    from smsxml.sandbox import SandboxConfig
+
+    simulated = SandboxConfig.from_toml(sandbox_config) if sandbox_config else None
+    server = BridgeServer(settings, sandbox_config=simulated)
     click.echo(f"smsxml SOAP bridge on {server.url}", err=True)
     click.echo(f"WSDL:      {server.wsdl_url}", err=True)
     click.echo(f"RPC WSDL:  {server.url}/api/soap/sms.wsdl  (positional iSMS clients)", err=True)
@@ -295,7 +304,7 @@ def accounts_list(database_url: str | None) -> None:
         click.echo(f"{account.name}\t{account.credits}")
 
 
-@accounts.command("credit")
+@accounts.command("credit", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("amount", type=int)
 @_DATABASE

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
+from smsxml.sandbox import SandboxConfig
 from smsxml.server.app import BridgeServer
 from smsxml.server.settings import DispatchSettings, Settings
 
 
-def bridge_settings(tmp_path: Path, **overrides: Any) -> Settings:
+def bridge_settings(tmp_path: Path, name: str = "bridge", **overrides: Any) -> Settings:
     """Settings for a test bridge: its own SQLite file, quick dispatch and polling."""
     base: dict[str, Any] = {
-        "database_url": f"sqlite:///{tmp_path / 'bridge.sqlite3'}",
+        "database_url": f"sqlite:///{tmp_path / name}.sqlite3",
         "port": 0,
         "sqlite_synchronous": "NORMAL",
         "dispatch": DispatchSettings(
@@ -35,8 +36,9 @@ def make_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeServer]]:
     """Start bridges with settings overrides; all are stopped after the test."""
     servers: list[BridgeServer] = []
 
-    def start(**overrides: Any) -> BridgeServer:
-        server = BridgeServer(bridge_settings(tmp_path, **overrides), quick_stop=True).start()
+    def start(sandbox_config: SandboxConfig | None = None, **overrides: Any) -> BridgeServer:
+        settings = bridge_settings(tmp_path, f"bridge{len(servers)}", **overrides)
+        server = BridgeServer(settings, quick_stop=True, sandbox_config=sandbox_config).start()
         servers.append(server)
         return server
 

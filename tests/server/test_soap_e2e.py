@@ -42,7 +42,7 @@ def final_states(service: object, message_id: str, recipients: list[str]) -> lis
 
 
 def test_send_to_three_recipients_ends_delivered(bridge: BridgeServer) -> None:
-    """Three recipients over SOAP: Queued at once, then Delivered (Failed for a number ending in 0)."""
+    """Three recipients over SOAP: Queued at once, then Delivered (Failed for those ending in 0)."""
     service = client(bridge).service
     recipients = ["306912345678", "33612345678", "306912345670"]
     message_id = send(service, recipients)

@@ -1,0 +1,45 @@
+"""The bridge as a WSGI application for production servers: ``gunicorn -c
+server/gunicorn.conf.py smsxml.server.wsgi:application``.
+
+Settings come from the environment and ``SMSXML_CONFIG`` (a TOML file), as for
+``smsxml serve``. Each worker process builds its own bridge after the fork (database
+connections and threads do not survive a fork) and runs dispatcher workers and pollers
+beside its HTTP worker; several processes and machines share the queue through the
+database's leases. The in-process sandboxes are for ``smsxml serve``: under gunicorn,
+point the providers at real gateways or at a separate ``smsxml sandbox``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from smsxml.server.app import BridgeApp
+from smsxml.server.settings import Settings
+
+__all__ = ["application"]
+
+_bridge: BridgeApp | None = None
+_lock = threading.Lock()
+
+
+def _get() -> BridgeApp:
+    global _bridge
+    if _bridge is None:
+        with _lock:
+            if _bridge is None:
+                settings = Settings.load(None)
+                if settings.sandbox:
+                    settings = settings.model_copy(update={"sandbox": False})
+                bridge = BridgeApp(settings)
+                bridge.start()
+                atexit.register(bridge.stop)
+                _bridge = bridge
+    return _bridge
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The WSGI entry point (the bridge is built on the first request of each worker)."""
+    return _get()(environ, start_response)

@@ -1,0 +1,193 @@
+"""Dispatch: routing, failover, retries with backoff, and nothing lost across a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import zeep
+
+from smsxml.sandbox import SandboxConfig
+from smsxml.server.app import BridgeServer
+from smsxml.server.routing import Routes
+
+from ..conftest import FAST_SCHEDULE, wait_for
+
+GREEK = ["306912345678", "306912345679", "306912345671"]
+
+
+def _send(bridge: BridgeServer, recipients: list[str]) -> str:
+    service = zeep.Client(bridge.wsdl_url).service
+    return service.send(  # type: ignore[no-any-return]
+        username="demo",
+        password="demo",
+        **{"from": "Shop"},
+        to={"recipients": recipients},
+        message="Hello",
+        coding="GSM",
+        flash=False,
+    )
+
+
+def _final(bridge: BridgeServer, message_id: str, recipients: list[str]) -> list[str]:
+    store = bridge.app.store
+    account = store.account("demo")
+
+    def states() -> list[str] | None:
+        got = [store.status(account.id, message_id, r) or "" for r in recipients]
+        return got if all(s in ("Delivered", "Failed") for s in got) else None
+
+    return wait_for(states, timeout=30)
+
+
+def test_routes_pick_the_longest_prefix() -> None:
+    """A 3069 route beats a 30 route, which beats the catch-all; countries are allowed."""
+    routes = Routes(
+        {"30": ["a"], "3069": ["b", "a"], "FR": ["c"], "*": ["d"]}, ["a", "b", "c", "d"]
+    )
+    assert routes.providers_for("306912345678") == ("b", "a")
+    assert routes.providers_for("302101234567") == ("a",)
+    assert routes.providers_for("33612345678") == ("c",)
+    assert routes.providers_for("4915112345678") == ("d",)
+
+
+def test_routes_refuse_unknown_providers_and_countries() -> None:
+    """A route naming a provider that is not configured, or no country, is an error."""
+    with pytest.raises(ValueError, match="unknown provider"):
+        Routes({"30": ["nope"]}, ["isms"])
+    with pytest.raises(ValueError, match="not a number prefix"):
+        Routes({"Greece": ["isms"]}, ["isms"])
+
+
+def test_failover_when_the_first_provider_is_down(make_bridge: Callable[..., BridgeServer]) -> None:
+    """With iSMS answering 503, Greek numbers go out through net2sms and are delivered."""
+    down = SandboxConfig(schedule=FAST_SCHEDULE).with_faults("isms", error_rate=1.0)
+    bridge = make_bridge(sandbox_config=down)
+    message_id = _send(bridge, GREEK)
+    assert _final(bridge, message_id, GREEK) == ["Delivered"] * 3
+    history = bridge.app.store.history(message_id, GREEK[0])
+    assert history[0][0] == "Queued" and "isms" in history[0][1]
+    assert ("Pending", "accepted by net2sms") in history
+    assert history[-1][0] == "Delivered"
+
+
+def test_every_provider_down_ends_failed_with_the_reason(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """When every provider of the route keeps failing, the row ends Failed after the last round."""
+    down = (
+        SandboxConfig(schedule=FAST_SCHEDULE)
+        .with_faults("isms", error_rate=1.0)
+        .with_faults("net2sms", error_rate=1.0)
+    )
+    bridge = make_bridge(sandbox_config=down)
+    message_id = _send(bridge, GREEK[:1])
+    assert _final(bridge, message_id, GREEK[:1]) == ["Failed"]
+    events = bridge.app.store.history(message_id, GREEK[0])
+    assert events[-1][0] == "Failed" and events[-1][1].startswith("gave up after 3 rounds")
+    retries = [
+        detail for state, detail in events if state == "Queued" and detail.startswith("retry")
+    ]
+    assert len(retries) == 2  # rounds 1 and 2 backed off, round 3 gave up
+
+
+def test_a_temporary_outage_is_retried_until_it_passes(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """Two 503s in a row on both providers are absorbed by the retries: still Delivered."""
+    flaky = (
+        SandboxConfig(schedule=FAST_SCHEDULE)
+        .with_faults("isms", error_count=2)
+        .with_faults("net2sms", error_count=2)
+    )
+    bridge = make_bridge(sandbox_config=flaky)
+    message_id = _send(bridge, GREEK[:1])
+    assert _final(bridge, message_id, GREEK[:1]) == ["Delivered"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 30) -> None:
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=timeout, interval=0.1)
+
+
+def _smsxml(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "smsxml.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+
+
+@pytest.mark.slow
+def test_a_bridge_killed_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
+    """kill -9 while messages are being dispatched; after a restart every one ends final."""
+    sandbox_port, bridge_port = _free_port(), _free_port()
+    sandbox_toml = tmp_path / "sandbox.toml"
+    sandbox_toml.write_text(
+        "[schedule]\npending_after = 0.05\nfinal_after = 0.3\n\n[faults.isms]\nlatency = 0.15\n"
+    )
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path}/bridge.sqlite3"\n'
+        'routes = { "*" = ["isms"] }\n'
+        "[dispatch]\nworkers = 1\nbatch = 1\nlease = 2.0\nidle = 0.02\n"
+        f'[providers.isms]\nkind = "isms"\nbase_url = "{sandbox_url}/isms"\npoll_interval = 0.2\n'
+        'options = { username = "demo", password = "demo" }\n'
+    )
+    log = tmp_path / "processes.log"
+    sandbox = _smsxml(
+        "sandbox", "--port", str(sandbox_port), "--config", str(sandbox_toml), log=log
+    )
+    serve_args = ["serve", "--port", str(bridge_port), "--no-sandbox", "--config", str(config)]
+    bridge = _smsxml(*serve_args, log=log)
+    try:
+        _wait_http(f"{sandbox_url}/isms/api/http/credits.php?username=demo&password=demo")
+        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz")
+        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
+        numbers = [f"3069123456{i:02d}" for i in range(1, 34) if i % 10]  # none ends in 0
+        sent = [
+            (service.send("demo", "demo", "Shop", {"recipients": [n]}, "Hi", "GSM", False), n)
+            for n in numbers
+        ]
+        time.sleep(1.0)  # part way: some Pending, the rest Queued behind the slow provider
+        bridge.send_signal(signal.SIGKILL)
+        bridge.wait(10)
+        bridge = _smsxml(*serve_args, log=log)
+        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz")
+        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
+
+        def all_final() -> list[str] | None:
+            states = [service.query("demo", "demo", mid, n) for mid, n in sent]
+            return states if all(s in ("Delivered", "Failed") for s in states) else None
+
+        states = wait_for(all_final, timeout=60, interval=0.5)
+        assert states == ["Delivered"] * len(numbers)
+    finally:
+        for process in (bridge, sandbox):
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
