@@ -1,0 +1,143 @@
+"""The store on SQLite and on PostgreSQL: the same code, the same guarantees."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from smsxml.server.store import InsufficientCredits, Store
+from smsxml.status import DeliveryState
+
+#: a database of our own on the machine's PostgreSQL (created when missing)
+POSTGRES_URL = os.environ.get(
+    "SMSXML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/smsxml_test"
+)
+
+
+def _postgres() -> str:
+    server, database = POSTGRES_URL.rsplit("/", 1)
+    try:
+        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as db:
+            db.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            db.execute(text(f'CREATE DATABASE "{database}"'))
+        admin.dispose()
+    except OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {server} ({error.orig}); .ci/run starts it, "
+            "or set SMSXML_TEST_POSTGRES_URL"
+        )
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own)."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}" if request.param == "sqlite" else _postgres()
+    opened = Store(url)
+    yield opened
+    opened.close()
+
+
+def test_accept_charges_and_queues_atomically(store: Store) -> None:
+    """A send is charged and queued in one go; a send it cannot pay leaves no trace."""
+    account = store.add_account("acme", "pw", 5)
+    message_id = store.accept(
+        account,
+        sender="Acme",
+        text="hi",
+        coding="GSM",
+        flash=False,
+        recipients=["306912345678", "306912345679"],
+        parts=2,
+    )
+    assert store.account("acme").credits == 1
+    assert store.status(account.id, message_id, "306912345679") == "Queued"
+    with pytest.raises(InsufficientCredits):
+        store.accept(
+            account,
+            sender="Acme",
+            text="hi",
+            coding="GSM",
+            flash=False,
+            recipients=["306912345678"],
+            parts=2,
+        )
+    assert store.counts() == {"Queued": 2}
+    assert store.ledger("acme") == [(5, 5, "credit", None), (-4, 1, "send", message_id)]
+
+
+def test_concurrent_claims_never_share_a_row(store: Store) -> None:
+    """Four workers claiming at once take every row exactly once."""
+    account = store.add_account("acme", "pw", 10_000)
+    recipients = [f"3069123{i:05d}" for i in range(400)]
+    store.accept(
+        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
+    )
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while rows := store.claim(name, 25, lease=60):
+            with lock:
+                claimed.extend(row.id for row in rows)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claimed) == 400 and len(set(claimed)) == 400
+
+
+def test_final_states_never_change(store: Store) -> None:
+    """Delivered stays Delivered whatever a late report says; the history keeps the order."""
+    account = store.add_account("acme", "pw", 10)
+    message_id = store.accept(
+        account,
+        sender="Acme",
+        text="hi",
+        coding="GSM",
+        flash=False,
+        recipients=["306912345678"],
+        parts=1,
+    )
+    (row,) = store.claim("w", 10, lease=60)
+    store.mark_pending([(row.id, "P-1")], "isms", "w")
+    assert store.apply_update("isms", "P-1", DeliveryState.DELIVERED) == 1
+    assert store.apply_update("isms", "P-1", DeliveryState.FAILED) == 0
+    assert store.apply_update("isms", "P-1", DeliveryState.PENDING) == 0
+    assert store.status(account.id, message_id, "306912345678") == "Delivered"
+    assert [state for state, _ in store.history(message_id, "306912345678")] == [
+        "Pending",
+        "Delivered",
+    ]
+
+
+def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None:
+    """A row claimed by a worker that died is claimed again once its lease ran out."""
+    account = store.add_account("acme", "pw", 10)
+    store.accept(
+        account,
+        sender="Acme",
+        text="hi",
+        coding="GSM",
+        flash=False,
+        recipients=["306912345678"],
+        parts=1,
+    )
+    assert len(store.claim("dead", 10, lease=0.0)) == 1
+    assert len(store.claim("alive", 10, lease=60)) == 1
+    assert store.claim("third", 10, lease=60) == []
+
+
+def test_secrets_are_made_once(store: Store) -> None:
+    """A secret asked for twice is the same (callback URLs survive restarts)."""
+    assert store.secret("callback-token") == store.secret("callback-token")
+    assert len(store.secret("callback-token")) == 64
