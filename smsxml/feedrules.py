@@ -139,21 +139,23 @@ class DuplicateFinder:
     A bitmap of hashed numbers says "certainly new" for almost every recipient; the few
     whose bit was already set are candidates. Every (number, line) goes to a spool file
     on disk, and :meth:`problems` re-reads it once to confirm candidates and find each
-    duplicate's first line. Memory: the bitmap (about 8 bytes per expected recipient, at
-    most 64 MiB) and the candidates; never the whole list.
+    duplicate's first line. Memory: the bitmap and the candidates; never the whole list.
     """
 
     _CHUNK = 1 << 16
 
-    def __init__(self, expected: int = 100_000) -> None:
-        bits = 1 << max(16, min(29, (max(expected, 1) * 64).bit_length()))
+    #: 2**26 bits (8 MiB): about 1.5 % false candidates at a million recipients; a fixed
+    #: size, so memory does not grow with the feed (it must not, for any feed size)
+    BITMAP_BITS = 1 << 26
+
+    def __init__(self, bits: int = BITMAP_BITS) -> None:
         self._mask = bits - 1
         self._bitmap = bytearray(bits >> 3)
         self._candidates: set[int] = set()
         self._numbers = array("q")
         self._lines = array("q")
         self._spool = tempfile.TemporaryFile(prefix="smsxml-dups-")
-        self._spooled = 0
+        self._spooled: list[int] = []  # the length of each chunk on disk
 
     def add(self, number: int, line: int, column: int = 0) -> None:
         slot = number & self._mask  # the last digits of MSISDNs spread well enough
@@ -167,20 +169,38 @@ class DuplicateFinder:
         if len(self._numbers) >= self._CHUNK:
             self._flush()
 
+    def add_batch(self, numbers: array[int], places: array[int]) -> None:
+        """Many numbers at once, with their places packed as ``line << 32 | column``:
+        the streaming validator's path (one call per 65,536 recipients)."""
+        if not numbers:
+            return
+        if self._numbers:
+            self._flush()
+        bitmap, mask, candidates = self._bitmap, self._mask, self._candidates
+        for number in numbers:
+            slot = number & mask
+            byte, bit = slot >> 3, 1 << (slot & 7)
+            if bitmap[byte] & bit:
+                candidates.add(number)
+            else:
+                bitmap[byte] |= bit
+        self._numbers, self._lines = numbers, places
+        self._flush()
+
     def _flush(self) -> None:
         self._numbers.tofile(self._spool)
         self._lines.tofile(self._spool)
-        self._spooled += 1
+        self._spooled.append(len(self._numbers))
         self._numbers = array("q")
         self._lines = array("q")
 
     def _chunks(self) -> Iterator[tuple[array[int], array[int]]]:
         """Yield the spooled (numbers, lines) chunks, then the in-memory tail."""
         self._spool.seek(0)
-        for _ in range(self._spooled):
+        for size in self._spooled:
             numbers, lines = array("q"), array("q")
-            numbers.fromfile(self._spool, self._CHUNK)
-            lines.fromfile(self._spool, self._CHUNK)
+            numbers.fromfile(self._spool, size)
+            lines.fromfile(self._spool, size)
             yield numbers, lines
         yield self._numbers, self._lines
 

@@ -274,7 +274,7 @@ def tree_problems(root: etree._Element, where: Where = xml_where) -> list[Proble
     problems = schema_problems_located(root, where)
     rules = rules_for([child for child in root if child.tag != "SMS"], where, root)
     recipients = root.findall("SMS")
-    duplicates = DuplicateFinder(expected=len(recipients))
+    duplicates = DuplicateFinder()
     for index, sms in enumerate(recipients):
         check_recipient(sms, where(sms, index), rules, duplicates, parsed=where is xml_where)
     return sorted(problems + rules.problems + duplicates.problems())

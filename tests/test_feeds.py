@@ -104,7 +104,7 @@ def test_render_substitutes_each_placeholder() -> None:
 
 def test_duplicate_finder_spills_to_disk_and_stays_exact() -> None:
     """Past its in-memory chunk the finder still finds every duplicate, and no false one."""
-    finder = DuplicateFinder(expected=10)  # tiny bitmap: many false candidates to sift
+    finder = DuplicateFinder(bits=1 << 12)  # tiny bitmap: many false candidates to sift
     numbers = [33612000000 + i for i in range(200_000)]
     for line, number in enumerate(numbers, 1):
         finder.add(number, line)

@@ -21,6 +21,7 @@ from smsxml.providers.easysms import Easysms
 from smsxml.providers.isms import Isms
 from smsxml.providers.net2sms import Net2sms
 from smsxml.providers.smspartner import SmsPartner
+from smsxml.soap import SoapClient
 
 __all__ = [
     "CLIENTS",
@@ -44,6 +45,7 @@ CLIENTS: dict[str, type[Provider]] = {
     "smspartner": SmsPartner,
     "isms": Isms,
     "allmysms": Allmysms,
+    "isms-soap": SoapClient,
 }
 
 

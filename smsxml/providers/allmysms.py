@@ -32,7 +32,6 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
-from smsxml.generated.allmysms import Data, Flag, Recipient, Response, SmsId, SmsIds
 
 from smsxml import binding
 from smsxml.errors import (
@@ -46,6 +45,7 @@ from smsxml.errors import (
     ProviderError,
 )
 from smsxml.feeds import feed_to_json, feed_to_xml
+from smsxml.generated.allmysms import Data, Flag, Recipient, Response, SmsId, SmsIds
 from smsxml.providers.base import (
     DEFAULT_TIMEOUT,
     Balance,

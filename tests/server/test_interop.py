@@ -1,0 +1,166 @@
+"""Clients of other stacks against a running bridge, the way their developers would write
+them: each example under docs/clients/ generates (or loads) its client from the served
+WSDL, then sends, polls until the final status and provokes a fault.
+
+Each example prints ``id=…``, ``status <mobile>=<status>``, ``fault=<faultstring>`` and
+``code=<smsFault code>``; the tests read those lines. The tools come from Debian's
+packages (scripts/install-interop.sh): a missing one fails the test, it never skips it,
+because CI installs them. Deselect with ``-m "not slow and not interop"`` on a machine
+without them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from smsxml.server.app import BridgeServer
+
+from .conftest import bridge_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = ROOT / "docs" / "clients"
+INSTALL = "scripts/install-interop.sh"
+#: JAX-WS RI runtime from libjaxws-java; its manifest's Class-Path names the rest
+JAXWS_RT = Path("/usr/share/java/jaxws-rt.jar")
+
+DELIVERED, FAILED = "306912345678", "306912345670"  # a number ending in 0 fails
+MOBILES = (DELIVERED, FAILED)
+EXPECTED = {
+    f"status {DELIVERED}": "Delivered",
+    f"status {FAILED}": "Failed",
+    "fault": "Authentication error.",
+    "code": "AuthenticationError",
+}
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeServer]:
+    """One bridge for the whole module (starting one costs about a second)."""
+    settings = bridge_settings(tmp_path_factory.mktemp("interop"))
+    server = BridgeServer(settings, quick_stop=True).start()
+    yield server
+    server.stop()
+
+
+def need(*tools: str) -> None:
+    """Fail (not skip) when a tool is missing: CI installs them all."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(
+                f"{tool} is not installed: run {INSTALL} "
+                '(or deselect these tests with -m "not slow and not interop")',
+                pytrace=False,
+            )
+
+
+def run(command: Sequence[str | Path], cwd: Path, timeout: float = 90) -> str:
+    """Run ``command``; its stdout, or a failure that shows everything it printed."""
+    env = os.environ | {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    for name in ("SMSXML_WSDL", "SMSXML_USERNAME", "SMSXML_PASSWORD"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{Path(str(command[0])).name} exited {done.returncode}\n"
+            f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}",
+            pytrace=False,
+        )
+    return done.stdout
+
+
+def check(output: str) -> None:
+    """The example's printed facts: an id, the final statuses, the documented fault."""
+    facts = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    assert len(facts.get("id", "")) == 12, output
+    assert {key: facts.get(key) for key in EXPECTED} == EXPECTED, output
+
+
+def test_python_zeep(bridge: BridgeServer, tmp_path: Path) -> None:
+    """zeep loads the WSDL at run time; named parameters through the wrapper."""
+    check(run([sys.executable, CLIENTS / "python_zeep.py", bridge.wsdl_url, *MOBILES], tmp_path))
+
+
+def test_python_suds(bridge: BridgeServer, tmp_path: Path) -> None:
+    """suds-community unwraps the wrapper into positional arguments."""
+    check(run([sys.executable, CLIENTS / "python_suds.py", bridge.wsdl_url, *MOBILES], tmp_path))
+
+
+@pytest.mark.interop
+def test_php_soapclient_document_literal(bridge: BridgeServer, tmp_path: Path) -> None:
+    """PHP SoapClient on the document/literal WSDL, one array of named parameters."""
+    php()
+    script = CLIENTS / "php_soapclient.php"
+    check(run(["php", script, bridge.wsdl_url, *MOBILES], tmp_path))
+
+
+@pytest.mark.interop
+def test_php_soapclient_rpc_positional(bridge: BridgeServer, tmp_path: Path) -> None:
+    """PHP SoapClient on the rpc/literal WSDL, called positionally like the real iSMS."""
+    php()
+    script = CLIENTS / "php_soapclient.php"
+    wsdl = bridge.url + "/api/soap/sms.wsdl"
+    check(run(["php", script, "--rpc", wsdl, *MOBILES], tmp_path))
+
+
+def php() -> None:
+    need("php")
+    modules = subprocess.run(["php", "-m"], capture_output=True, text=True, check=False).stdout
+    if "soap" not in modules.split():
+        pytest.fail(f"PHP's soap extension is not installed: run {INSTALL}", pytrace=False)
+
+
+@pytest.mark.interop
+def test_csharp_mono_wsdl_proxy(bridge: BridgeServer, tmp_path: Path) -> None:
+    """Mono's wsdl (wsdl.exe) generates the proxy; mcs compiles Program.cs against it."""
+    need("wsdl", "mcs", "mono")
+    run(["wsdl", "-nologo", "-namespace:Smsxml.Isms", "-out:SmsService.cs", bridge.wsdl_url], tmp_path)
+    run(
+        [
+            "mcs",
+            "-nologo",
+            "-out:Client.exe",
+            "-r:System.Web.Services",
+            CLIENTS / "csharp" / "Program.cs",
+            "SmsService.cs",
+        ],
+        tmp_path,
+    )
+    check(run(["mono", "Client.exe", bridge.wsdl_url, *MOBILES], tmp_path))
+
+
+@pytest.mark.interop
+def test_java_jaxws_wsimport(bridge: BridgeServer, tmp_path: Path) -> None:
+    """wsimport (JAX-WS RI) generates the port and types; javac compiles Client.java."""
+    need("wsimport", "javac", "java")
+    if not JAXWS_RT.is_file():
+        pytest.fail(f"{JAXWS_RT} (libjaxws-java) is missing: run {INSTALL}", pytrace=False)
+    (tmp_path / "generated").mkdir()  # wsimport wants its output folders to exist
+    (tmp_path / "classes").mkdir()
+    run(
+        ["wsimport", "-quiet", "-Xnocompile", "-s", "generated", "-p", "org.smsxml.isms"]
+        + [bridge.wsdl_url],
+        tmp_path,
+    )
+    sources = sorted((tmp_path / "generated").rglob("*.java"))
+    assert sources, "wsimport generated nothing"
+    run(
+        ["javac", "-cp", JAXWS_RT, "-d", "classes", *sources, CLIENTS / "java" / "Client.java"],
+        tmp_path,
+    )
+    classpath = f"{JAXWS_RT}{os.pathsep}classes"
+    check(run(["java", "-cp", classpath, "Client", bridge.wsdl_url, *MOBILES], tmp_path))
