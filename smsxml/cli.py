@@ -199,6 +199,11 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
 @click.option("--no-demo", is_flag=True, help="Do not create the demo account (demo / demo).")
 @click.option("--no-sandbox", is_flag=True, help="Do not start the provider sandboxes.")
 @click.option(
+    "--send-demo",
+    is_flag=True,
+    help="Once started, send a demo message over SOAP and print it going to Delivered.",
+)
+@click.option(
     "--sandbox-config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML for the in-process sandboxes (schedule, faults): rehearse outages.",
@@ -211,6 +216,7 @@ def serve(
     public_url: str | None,
     no_demo: bool,
     no_sandbox: bool,
+    send_demo: bool,
     sandbox_config: Path | None,
     database_url: str | None,
     config: Path | None,
@@ -223,6 +229,8 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("alembic", "spyne", "httpx"):  # migrations, startup and polling chatter
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = _settings(
         config,
         host=host,
@@ -244,6 +252,12 @@ def serve(
         click.echo(f"sandboxes: {server.sandbox.url} (demo / demo, key demo-key)", err=True)
     if server.settings.demo:
         click.echo("account:   demo / demo", err=True)
+    if send_demo:
+        from smsxml.server.demo import send_demo_in_background
+
+        send_demo_in_background(
+            server.url + server.settings.soap_path, lambda line: click.echo(line, err=True)
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

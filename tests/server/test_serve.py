@@ -1,0 +1,153 @@
+"""The commands a user runs: `smsxml serve` (the README's main command), gunicorn with
+the shipped configuration, and `smsxml sandbox`."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from ..conftest import ROOT, wait_for
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _read_until(process: subprocess.Popen[bytes], wanted: list[str], timeout: float) -> str:
+    """stderr of ``process`` until every wanted text appeared (or fail after timeout)."""
+    seen = b""
+    assert process.stderr is not None
+    descriptor = process.stderr.fileno()
+    selector = selectors.DefaultSelector()
+    selector.register(descriptor, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while not all(w.encode() in seen for w in wanted):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError(f"missing {wanted!r} in:\n{seen.decode(errors='replace')}")
+        if selector.select(timeout=0.5):
+            seen += os.read(descriptor, 65536)  # unbuffered: select() sees what is left
+    selector.close()
+    return seen.decode(errors="replace")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+def test_serve_send_demo_shows_a_message_reach_delivered(tmp_path: Path) -> None:
+    """`smsxml serve --send-demo` on its embedded defaults prints the demo going to Delivered."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smsxml.cli", "serve", "--port", str(port), "--send-demo"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=ENV,
+    )
+    try:
+        output = _read_until(
+            process,
+            [
+                f"WSDL:      http://127.0.0.1:{port}/soap?wsdl",
+                "demo: 306912345678 Delivered",
+                "demo: 306912345670 Failed",
+            ],
+            timeout=60,
+        )
+    finally:
+        _stop(process)
+    assert "database:  sqlite:///smsxml.sqlite3" in output
+    assert (tmp_path / "smsxml.sqlite3").exists()  # the embedded default: a SQLite file here
+    assert "Traceback" not in output
+    assert process.returncode in (0, -signal.SIGINT)
+
+
+def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> None:
+    """gunicorn -c server/gunicorn.conf.py smsxml.server.wsgi:application answers ?wsdl."""
+    port = _free_port()
+    env = {
+        **ENV,
+        "SMSXML_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
+        "SMSXML_PUBLIC_URL": "https://sms.example.org",
+        "SMSXML_BIND": f"127.0.0.1:{port}",
+        "SMSXML_WORKERS": "2",
+    }
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    process = subprocess.Popen(
+        [
+            gunicorn,
+            "-c",
+            str(ROOT / "server" / "gunicorn.conf.py"),
+            "smsxml.server.wsgi:application",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+
+        def wsdl() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/soap?wsdl", timeout=5)
+            except httpx.HTTPError:
+                return None
+
+        answer = wait_for(wsdl, timeout=60, interval=0.2)
+        assert answer.status_code == 200
+        assert b'location="https://sms.example.org/soap"' in answer.content
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_sandbox_command_serves_every_provider(tmp_path: Path) -> None:
+    """`smsxml sandbox` lists the five prefixes and answers a vendor-shaped request."""
+    port = _free_port()
+    config = tmp_path / "sandbox.toml"
+    config.write_text('[account]\nusername = "alice"\npassword = "pw"\ncredits = 42\n')
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smsxml.cli",
+            "sandbox",
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=ENV,
+    )
+    try:
+        output = _read_until(process, ["allmysms", "account: alice / pw"], timeout=30)
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/isms/api/http/credits.php",
+            params={"username": "alice", "password": "pw"},
+        )
+    finally:
+        _stop(process)
+    assert f"isms        http://127.0.0.1:{port}/isms" in output
+    assert answer.text == "Credits:42.00"
