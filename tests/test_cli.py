@@ -90,7 +90,8 @@ def test_validate_a_json_feed_reports_lines(tmp_path: Path) -> None:
     """A JSON feed is validated too, problems at the line of their object."""
     feed = tmp_path / "feed.json"
     feed.write_text(
-        '{"DATA": {\n "MESSAGE": "Hi",\n "SMS": [\n  {"MOBILEPHONE": "33612345678"},\n  {"MOBILEPHONE": "12"}\n ]\n}}'
+        '{"DATA": {\n "MESSAGE": "Hi",\n "SMS": [\n  {"MOBILEPHONE": "33612345678"},\n'
+        '  {"MOBILEPHONE": "12"}\n ]\n}}'
     )
     run = smsxml("validate", str(feed))
     assert run.returncode == 1
@@ -149,3 +150,38 @@ def test_help_is_available(args: tuple[str, ...]) -> None:
     """Every command explains itself."""
     run = smsxml(*args)
     assert run.returncode == 0 and "Usage:" in run.stdout
+
+
+def test_large_files_get_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal, validating a file over 8 MB draws a progress bar up to 100 %."""
+    import pty
+
+    feed = tmp_path / "big.xml"
+    with feed.open("w") as out:
+        out.write("<DATA><MESSAGE>Hi</MESSAGE>\n")
+        for i in range(180_000):
+            out.write(f"<SMS><MOBILEPHONE>336{12000000 + i:08d}</MOBILEPHONE></SMS>\n")
+        out.write("</DATA>\n")
+    assert feed.stat().st_size > 8 * 1024 * 1024
+    primary, secondary = pty.openpty()
+    run = subprocess.run(
+        [SMSXML, "validate", str(feed)],
+        stderr=secondary,
+        stdout=subprocess.PIPE,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    os.close(secondary)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(primary)
+    assert run.returncode == 0
+    assert b"validating big.xml" in drawn and b"100%" in drawn
+    assert b"valid, 180000 recipient(s)" in drawn
