@@ -176,7 +176,6 @@ class BridgeServer:
         settings: Settings,
         *,
         threads: int = 8,
-        quick_stop: bool = False,
         sandbox_config: SandboxConfig | None = None,
     ) -> None:
         from waitress.server import create_server
@@ -194,7 +193,6 @@ class BridgeServer:
             port=settings.port,
             threads=threads,
             ident="smsxml",
-            asyncore_loop_timeout=0.1 if quick_stop else 1,
         )
         port = self._server.effective_port
         if settings.port == 0:

@@ -1,9 +1,9 @@
 <?php
 // The smsxml SOAP bridge from PHP's SoapClient (php-soap): send, poll the status, handle a fault.
 //
-//   php php_soapclient.php 'http://localhost:8080/soap?wsdl' 306912345678
+//   php php_soapclient.php 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 //       the document/literal WSDL: one array of named parameters per call;
-//   php php_soapclient.php --rpc 'http://localhost:8080/api/soap/sms.wsdl' 306912345678
+//   php php_soapclient.php --rpc 'http://127.0.0.1:8080/api/soap/sms.wsdl' 306912345678
 //       the rpc/literal WSDL, for code written against the real iSMS, which calls
 //       $client->send($user, $pass, $from, $to, $text, 'UTF-8', false) positionally.
 // (Debian 12: apt-get install php-cli php-soap; see docs/clients.md.)
@@ -15,7 +15,7 @@ $rpc = ($args[0] ?? '') === '--rpc';
 if ($rpc) {
     array_shift($args);
 }
-$wsdl = $args[0] ?? (getenv('SMSXML_WSDL') ?: 'http://localhost:8080/soap?wsdl');
+$wsdl = $args[0] ?? (getenv('SMSXML_WSDL') ?: 'http://127.0.0.1:8080/soap?wsdl');
 $mobiles = array_slice($args, 1) ?: ['306912345678'];
 $username = getenv('SMSXML_USERNAME') ?: 'demo';
 $password = getenv('SMSXML_PASSWORD') ?: 'demo';

@@ -1,7 +1,7 @@
 """The smsxml SOAP bridge from Python with suds (suds-community): send, poll, handle a fault.
 
     pip install suds-community
-    python python_suds.py 'http://localhost:8080/soap?wsdl' 306912345678
+    python python_suds.py 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 
 suds reads the WSDL at run time: no code generation. Prints one line per fact:
 id=..., status <mobile>=<status>, fault=..., code=...
@@ -14,8 +14,10 @@ import time
 from suds import WebFault
 from suds.client import Client
 
-wsdl = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
-    "SMSXML_WSDL", "http://localhost:8080/soap?wsdl"
+wsdl = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else os.environ.get("SMSXML_WSDL", "http://127.0.0.1:8080/soap?wsdl")
 )
 mobiles = sys.argv[2:] or ["306912345678"]
 username = os.environ.get("SMSXML_USERNAME", "demo")

@@ -1,7 +1,7 @@
 """The smsxml SOAP bridge from Python with zeep: send, poll the status, handle a fault.
 
     pip install zeep
-    python python_zeep.py 'http://localhost:8080/soap?wsdl' 306912345678
+    python python_zeep.py 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 
 zeep reads the WSDL at run time: no code generation. Prints one line per fact:
 id=..., status <mobile>=<status>, fault=..., code=...
@@ -13,8 +13,10 @@ import time
 
 import zeep
 
-wsdl = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
-    "SMSXML_WSDL", "http://localhost:8080/soap?wsdl"
+wsdl = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else os.environ.get("SMSXML_WSDL", "http://127.0.0.1:8080/soap?wsdl")
 )
 mobiles = sys.argv[2:] or ["306912345678"]
 username = os.environ.get("SMSXML_USERNAME", "demo")

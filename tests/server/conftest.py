@@ -38,7 +38,7 @@ def make_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeServer]]:
 
     def start(sandbox_config: SandboxConfig | None = None, **overrides: Any) -> BridgeServer:
         settings = bridge_settings(tmp_path, f"bridge{len(servers)}", **overrides)
-        server = BridgeServer(settings, quick_stop=True, sandbox_config=sandbox_config).start()
+        server = BridgeServer(settings, sandbox_config=sandbox_config).start()
         servers.append(server)
         return server
 

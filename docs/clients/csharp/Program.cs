@@ -1,9 +1,9 @@
 // The smsxml SOAP bridge from C# (.NET Framework or Mono): send, poll the status, handle a fault.
 //
 // SmsService.cs is generated from the served WSDL, not written by hand:
-//   wsdl -namespace:Smsxml.Isms -out:SmsService.cs 'http://localhost:8080/soap?wsdl'
+//   wsdl -namespace:Smsxml.Isms -out:SmsService.cs 'http://127.0.0.1:8080/soap?wsdl'
 //   mcs -out:Client.exe -r:System.Web.Services Program.cs SmsService.cs
-//   mono Client.exe 'http://localhost:8080/soap?wsdl' 306912345678
+//   mono Client.exe 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 // (wsdl.exe and csc on Windows; Debian 12: apt-get install mono-devel; see docs/clients.md.)
 //
 // Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...
@@ -20,7 +20,7 @@ class Program
 {
     static int Main(string[] args)
     {
-        string wsdl = args.Length > 0 ? args[0] : Env("SMSXML_WSDL", "http://localhost:8080/soap?wsdl");
+        string wsdl = args.Length > 0 ? args[0] : Env("SMSXML_WSDL", "http://127.0.0.1:8080/soap?wsdl");
         var mobiles = new List<string>(args);
         if (mobiles.Count > 0) mobiles.RemoveAt(0);
         if (mobiles.Count == 0) mobiles.Add("306912345678");

@@ -1,9 +1,10 @@
 // The smsxml SOAP bridge from Java (JAX-WS): send, poll the status, handle a fault.
 //
 // The classes in org.smsxml.isms are generated from the served WSDL, not written by hand:
-//   wsimport -keep -Xnocompile -s generated -p org.smsxml.isms 'http://localhost:8080/soap?wsdl'
+//   mkdir -p generated classes
+//   wsimport -keep -Xnocompile -s generated -p org.smsxml.isms 'http://127.0.0.1:8080/soap?wsdl'
 //   javac -cp /usr/share/java/jaxws-rt.jar -d classes generated/org/smsxml/isms/*.java Client.java
-//   java -cp /usr/share/java/jaxws-rt.jar:classes Client 'http://localhost:8080/soap?wsdl' 306912345678
+//   java -cp /usr/share/java/jaxws-rt.jar:classes Client 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 // (Debian 12: apt-get install jaxws default-jdk-headless; see docs/clients.md.)
 //
 // Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...
@@ -24,7 +25,7 @@ import org.smsxml.isms.Status;
 
 public class Client {
     public static void main(String[] args) throws Exception {
-        String wsdl = args.length > 0 ? args[0] : env("SMSXML_WSDL", "http://localhost:8080/soap?wsdl");
+        String wsdl = args.length > 0 ? args[0] : env("SMSXML_WSDL", "http://127.0.0.1:8080/soap?wsdl");
         List<String> mobiles = args.length > 1
             ? Arrays.asList(args).subList(1, args.length)
             : Arrays.asList("306912345678");
