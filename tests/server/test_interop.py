@@ -44,7 +44,7 @@ EXPECTED = {
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeServer]:
     """One bridge for the whole module (starting one costs about a second)."""
     settings = bridge_settings(tmp_path_factory.mktemp("interop"))
-    bridge = BridgeServer(settings, quick_stop=True).start()
+    bridge = BridgeServer(settings).start()
     yield bridge
     bridge.stop()
 
