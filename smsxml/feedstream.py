@@ -30,7 +30,7 @@ from smsxml.feeds import (
     rules_for,
     xml_where,
 )
-from smsxml.numbers import is_valid_msisdn
+from smsxml.numbers import checker_for
 from smsxml.text import count_parts, encoding_for
 
 __all__ = ["FeedReport", "FeedSummary", "fill_columns", "inspect_xml_feed", "validate_xml_feed"]
@@ -121,7 +121,7 @@ def _check_stream(
     uses = tuple(enumerate(rules.param_uses, 1))
     static_length = rules.static_length
     limit = MAX_MESSAGE_LENGTH
-    valid = is_valid_msisdn
+    checkers: dict[str, tuple[int, Callable[[str], object]] | None] = {}
     numbers, lines = array("q"), array("q")
     add_number, add_line = numbers.append, lines.append
     count = 0
@@ -133,7 +133,16 @@ def _check_stream(
                 continue
             mobile_element = sms[0]
             mobile = mobile_element.text or ""
-            if not (mobile.isdigit() and mobile[0] != "0" and valid(mobile)):
+            checker = checkers.get(mobile[:3], False)
+            if checker is False:  # is_valid_msisdn, unrolled: a call per recipient costs
+                checker = checkers[mobile[:3]] = checker_for(mobile[:3])
+            if not (
+                checker is not None
+                and mobile.isdigit()
+                and 6 < len(mobile) < 16
+                and mobile[0] != "0"
+                and checker[1](mobile[checker[0] :]) is not None
+            ):
                 check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
                 continue
             if uses:

@@ -23,7 +23,14 @@ from phonenumbers import (
     PhoneNumberFormat,
 )
 
-__all__ = ["InvalidNumber", "calling_code", "country_of", "is_valid_msisdn", "normalize"]
+__all__ = [
+    "InvalidNumber",
+    "calling_code",
+    "checker_for",
+    "country_of",
+    "is_valid_msisdn",
+    "normalize",
+]
 
 _NON_GEO = "001"  # phonenumbers' region code for non-geographic calling codes (800, 882...)
 # First 3 digits of an MSISDN -> its calling code ("336" -> "33"); codes are prefix-free.
@@ -117,6 +124,18 @@ def is_valid_msisdn(msisdn: str) -> bool:
         return False
     cc = _CALLING_CODE_OF.get(msisdn[:3])  # None for a leading 0
     return cc is not None and _check(cc)(msisdn[len(cc) :]) is not None
+
+
+def checker_for(prefix: str) -> tuple[int, _Check] | None:
+    """The test behind :func:`is_valid_msisdn` for MSISDNs starting with ``prefix`` (their
+    first three digits): (length of the calling code, a callable taking the rest and
+    returning None when invalid), or None for no known calling code.
+
+    For loops over millions of numbers: cache it per prefix and skip is_valid_msisdn's
+    own checks (the caller must still require 7-15 ASCII digits).
+    """
+    cc = _CALLING_CODE_OF.get(prefix[:3])
+    return None if cc is None else (len(cc), _check(cc))
 
 
 def calling_code(msisdn: str) -> int | None:

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneNumberType
 
-from smsxml.numbers import InvalidNumber, calling_code, country_of, is_valid_msisdn, normalize
+from smsxml.numbers import (
+    InvalidNumber,
+    calling_code,
+    checker_for,
+    country_of,
+    is_valid_msisdn,
+    normalize,
+)
 
 
 def slow_is_valid_msisdn(msisdn: str) -> bool:
@@ -233,3 +240,19 @@ def test_calling_code(msisdn: str, code: int | None) -> None:
 def test_country_of(msisdn: str, region: str | None) -> None:
     """country_of gives the region of valid geographic MSISDNs, else None."""
     assert country_of(msisdn) == region
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True)
+    | st.sampled_from([f"{cc}{nsn}" for cc, nsn in EXAMPLES])
+)
+def test_checker_for_agrees_with_is_valid_msisdn(msisdn: str) -> None:
+    """The unrolled test the streaming validator uses answers as is_valid_msisdn does."""
+    checker = checker_for(msisdn[:3])
+    unrolled = (
+        checker is not None
+        and 7 <= len(msisdn) <= 15  # the caller's part of the bargain
+        and checker[1](msisdn[checker[0] :]) is not None
+    )
+    assert unrolled == is_valid_msisdn(msisdn)
