@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from smsxml.providers.base import Provider, Submitted
+from smsxml.server.background import Background
 from smsxml.server.store import Store
 
 __all__ = ["DeliveryTracker", "callback_token"]
@@ -37,7 +37,7 @@ def callback_token(secret: str, provider: str) -> str:
     return hmac.new(secret.encode(), provider.encode(), "sha256").hexdigest()[:32]
 
 
-class DeliveryTracker:
+class DeliveryTracker(Background):
     """Pollers, the callback handler and the client-report notifier."""
 
     def __init__(
@@ -53,8 +53,7 @@ class DeliveryTracker:
         self.poll_intervals = poll_intervals
         self.batch = batch
         self.secret = store.secret("callback-token")
-        self.stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
         self._report_failures: dict[int, int] = {}
 
     def token(self, provider: str) -> str:
@@ -67,19 +66,8 @@ class DeliveryTracker:
 
     def start(self) -> None:
         for name in self.providers:
-            self._spawn(f"poll-{name}", self._poll_loop, name)
-        self._spawn("client-reports", self._report_loop)
-
-    def _spawn(self, label: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=label, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopping.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+            self.spawn(f"poll-{name}", self._poll_loop, name)
+        self.spawn("client-reports", self._report_loop)
 
     def _poll_loop(self, name: str) -> None:
         interval = self.poll_intervals.get(name, 2.0)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from smsxml.errors import InvalidRecipient, PermanentFailure, ProviderError
 from smsxml.providers.base import OutgoingMessage, Provider
+from smsxml.server.background import Background
 from smsxml.server.metrics import Metrics
 from smsxml.server.routing import Routes
 from smsxml.server.settings import DispatchSettings
@@ -60,7 +61,7 @@ class RateLimiter:
                 return False
 
 
-class Dispatcher:
+class Dispatcher(Background):
     """Worker threads moving rows from Queued to Pending (or Failed)."""
 
     def __init__(
@@ -83,28 +84,14 @@ class Dispatcher:
         self.limiters = {
             name: RateLimiter((rate_limits or {}).get(name, 0.0)) for name in providers
         }
-        self.stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
         self._owner = f"{os.uname().nodename}:{os.getpid()}"
 
     # lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
         for index in range(self.settings.workers):
-            thread = threading.Thread(
-                target=self._work,
-                args=(f"{self._owner}:{index}",),
-                name=f"dispatch-{index}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopping.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+            self.spawn(f"dispatch-{index}", self._work, f"{self._owner}:{index}")
 
     def _work(self, owner: str) -> None:
         while not self.stopping.is_set():
