@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from smsxml.numbers import is_valid_msisdn
+from smsxml.numbers import invalid_msisdns
 from smsxml.schedule import parse_schedule
 from smsxml.server.store import AccountInfo, InsufficientCredits, Store, utcnow
 from smsxml.text import Encoding, is_gsm7, split
@@ -95,13 +95,16 @@ class Bridge:
     def send(self, request: SendRequest) -> str:
         """Check, charge, store; return the message id (the message is then Queued)."""
         account = self.authenticate(request.username, request.password)
-        recipients = list(dict.fromkeys(msisdn(r) for r in request.recipients if r and r.strip()))
+        recipients = list(
+            dict.fromkeys(r if r.isdigit() else msisdn(r) for r in request.recipients if r)
+        )
+        recipients = [r for r in recipients if r]
         if not recipients:
             raise SmsFault("NoRecipients")
         sender = (request.sender or "").strip()
         if not SENDER.fullmatch(sender):
             raise SmsFault("InvalidSender")
-        invalid = [r for r in recipients if not is_valid_msisdn(r)]
+        invalid = invalid_msisdns(recipients)
         if invalid:
             shown = ", ".join(invalid[:5]) + (" …" if len(invalid) > 5 else "")
             raise SmsFault("InvalidRecipient", f"Invalid recipient: {shown}.")

@@ -15,6 +15,7 @@ from smsxml.numbers import (
     calling_code,
     checker_for,
     country_of,
+    invalid_msisdns,
     is_valid_msisdn,
     normalize,
 )
@@ -256,3 +257,10 @@ def test_checker_for_agrees_with_is_valid_msisdn(msisdn: str) -> None:
         and checker[1](msisdn[checker[0] :]) is not None
     )
     assert unrolled == is_valid_msisdn(msisdn)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.from_regex(r"[0-9+]{0,16}", fullmatch=True), max_size=30))
+def test_invalid_msisdns_agrees_with_is_valid_msisdn(batch: list[str]) -> None:
+    """The batch test picks exactly the entries is_valid_msisdn refuses, in order."""
+    assert invalid_msisdns(batch) == [n for n in batch if not is_valid_msisdn(n)]
