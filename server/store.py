@@ -150,6 +150,8 @@ class Store:
         self._auth_cache: dict[str, tuple[bytes, str, AccountInfo, float]] = {}
         self._cache_key = os.urandom(32)
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._raw: list[Any] = []
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
         if migrate:
             from smsxml.server.migrate import upgrade
@@ -157,8 +159,44 @@ class Store:
             upgrade(self.engine)
 
     def close(self) -> None:
+        with self._lock:
+            for connection in self._raw:
+                connection.close()
+            self._raw.clear()
         self.engine.dispose()
         self.reader.dispose()
+
+    def _raw_connection(self, engine: Engine, slot: str) -> Any:
+        """This thread's own DBAPI connection from ``engine``'s pool, kept for the thread's
+        life: the SOAP hot path then pays no pool checkout or SQLAlchemy bookkeeping."""
+        connection = getattr(self._local, slot, None)
+        if connection is None:
+            connection = engine.raw_connection()
+            if not self.is_sqlite:  # PostgreSQL: a read must not leave a transaction open
+                connection.driver_connection.autocommit = slot == "reader"
+            setattr(self._local, slot, connection)
+            with self._lock:
+                self._raw.append(connection)
+        return connection
+
+    @contextmanager
+    def _raw_transaction(self) -> Iterator[Any]:
+        """A write transaction on this thread's raw connection (BEGIN IMMEDIATE on SQLite)."""
+        connection = self._raw_connection(self.engine, "writer")
+        cursor = connection.cursor()
+        try:
+            if self.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            if self.is_sqlite:
+                cursor.execute("COMMIT")
+            else:
+                connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -316,54 +354,31 @@ class Store:
         message_id = new_message_id()
         now = utcnow()
         due = send_at or now
-        with self.transaction() as db:
-            charged = db.exec_driver_sql(self._sql["charge"], (cost, account.id, cost)).first()
+        with self._raw_transaction() as db:
+            db.execute(self._sql["charge"], (cost, account.id, cost))
+            charged = db.fetchone()
             if charged is None:
                 raise InsufficientCredits(account.name)
-            db.exec_driver_sql(
-                self._sql["ledger"],
-                (account.id, -cost, charged[0], "send", message_id, now),
+            db.execute(
+                self._sql["ledger"], (account.id, -cost, charged[0], "send", message_id, now)
             )
-            db.exec_driver_sql(
-                self._sql["message"],
-                (
-                    message_id,
-                    account.id,
-                    sender,
-                    text,
-                    coding,
-                    flash,
-                    parts,
-                    len(recipients),
-                    send_at,
-                    dlr_url,
-                    now,
-                ),
-            )
-            self._insert_deliveries(db, message_id, recipients, due, now)
+            message = (message_id, account.id, sender, text, coding, flash, parts)
+            db.execute(self._sql["message"], (*message, len(recipients), send_at, dlr_url, now))
+            rows = [(message_id, r, QUEUED, 0, due, "", now, False) for r in recipients]
+            db.executemany(self._sql["deliveries"], rows)
         return message_id
-
-    def _insert_deliveries(
-        self,
-        db: Connection,
-        message_id: str,
-        recipients: Sequence[str],
-        due: datetime,
-        now: datetime,
-    ) -> None:
-        """One row per recipient through the driver's executemany: thousands of rows per
-        send make SQLAlchemy's per-row work the bottleneck (research/perf-calibration §5)."""
-        rows = [(message_id, r, QUEUED, 0, due, "", now, False) for r in recipients]
-        db.exec_driver_sql(self._sql["deliveries"], rows)
 
     def status(self, account_id: int, message_id: str, recipient: str) -> str | None:
         """The state of one recipient of one of the account's messages; None if unknown.
 
         The SOAP ``query`` path: plain SQL through the driver, no statement built per
         call (building one cost ~100 x the lookup itself)."""
-        with self.reader.connect() as db:
-            row = db.exec_driver_sql(self._sql["status"], (message_id, recipient, account_id))
-            found = row.first()
+        cursor = self._raw_connection(self.reader, "reader").cursor()
+        try:
+            cursor.execute(self._sql["status"], (message_id, recipient, account_id))
+            found = cursor.fetchone()
+        finally:
+            cursor.close()
         return found[0] if found else None
 
     def history(self, message_id: str, recipient: str) -> list[tuple[str, str]]:
