@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,7 +88,15 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "recipient"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
-        Index("ix_deliveries_provider_id", "provider", "provider_id"),
+        # partial: rows get a provider id only once sent, so inserting the thousands of
+        # rows of a send does not touch this index
+        Index(
+            "ix_deliveries_provider_id",
+            "provider",
+            "provider_id",
+            sqlite_where=text("provider_id IS NOT NULL"),
+            postgresql_where=text("provider_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -579,7 +579,11 @@ class Store:
         with self.reader.connect() as db:
             rows = db.execute(
                 select(Delivery.provider_id, Delivery.recipient)
-                .where(Delivery.provider == provider, Delivery.state == PENDING)
+                .where(
+                    Delivery.provider == provider,
+                    Delivery.provider_id.is_not(None),  # lets the partial index serve
+                    Delivery.state == PENDING,
+                )
                 .order_by(Delivery.updated_at)
                 .limit(limit)
             )

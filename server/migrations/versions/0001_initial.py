@@ -67,7 +67,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id", "recipient"),
     )
     op.create_index("ix_deliveries_due", "deliveries", ["state", "next_attempt_at"])
-    op.create_index("ix_deliveries_provider_id", "deliveries", ["provider", "provider_id"])
+    op.create_index(
+        "ix_deliveries_provider_id",
+        "deliveries",
+        ["provider", "provider_id"],
+        sqlite_where=sa.text("provider_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_id IS NOT NULL"),
+    )
     op.create_table(
         "delivery_events",
         sa.Column("id", sa.Integer(), primary_key=True),
