@@ -179,6 +179,11 @@ class Store:
                 self._raw.append(connection)
         return connection
 
+    def _stamp(self, moment: datetime) -> datetime | str:
+        """A time as the driver should get it: on SQLite the text SQLAlchemy writes (the
+        stdlib adapter would format every row again, and differently)."""
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self.is_sqlite else moment
+
     @contextmanager
     def _raw_transaction(self) -> Iterator[Any]:
         """A write transaction on this thread's raw connection (BEGIN IMMEDIATE on SQLite)."""
@@ -364,7 +369,8 @@ class Store:
             )
             message = (message_id, account.id, sender, text, coding, flash, parts)
             db.execute(self._sql["message"], (*message, len(recipients), send_at, dlr_url, now))
-            rows = [(message_id, r, QUEUED, 0, due, "", now, False) for r in recipients]
+            due_at, now_at = self._stamp(due), self._stamp(now)  # once, not per row
+            rows = [(message_id, r, QUEUED, 0, due_at, "", now_at, False) for r in recipients]
             db.executemany(self._sql["deliveries"], rows)
         return message_id
 
