@@ -20,8 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
+from sqlalchemy import text as sql  # Message has a column named text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Account", "Base", "Delivery", "DeliveryEvent", "LedgerEntry", "Message", "Secret"]
@@ -74,6 +74,18 @@ class Message(Base):
     send_at: Mapped[datetime | None] = mapped_column(DateTime())
     dlr_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+    #: the recipients, one per line, until the dispatcher turns them into deliveries
+    #: rows: a send of 10,000 recipients is stored in one row, durably, at once
+    pending: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "ix_messages_pending",
+            "created_at",
+            sqlite_where=sql("pending IS NOT NULL"),
+            postgresql_where=sql("pending IS NOT NULL"),
+        ),
+    )
 
 
 class Delivery(Base):
@@ -94,8 +106,8 @@ class Delivery(Base):
             "ix_deliveries_provider_id",
             "provider",
             "provider_id",
-            sqlite_where=text("provider_id IS NOT NULL"),
-            postgresql_where=text("provider_id IS NOT NULL"),
+            sqlite_where=sql("provider_id IS NOT NULL"),
+            postgresql_where=sql("provider_id IS NOT NULL"),
         ),
     )
 

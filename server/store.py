@@ -74,6 +74,11 @@ class Claimed:
     reason: str | None  # why the last try failed
 
 
+def _as_datetime(value: datetime | str) -> datetime:
+    """A time as a raw driver returns it (SQLite: text) → datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def new_message_id() -> str:
     """12 characters of base32, like iSMS's ``I7I5R4HTAA`` ids; 60 random bits."""
     return base64.b32encode(secrets.token_bytes(8)).decode()[:12]
@@ -121,8 +126,15 @@ def _hot_sql(marker: str) -> dict[str, str]:
         ),
         "message": (
             "INSERT INTO messages (id, account_id, sender, text, coding, flash, parts,"
-            f" recipients, send_at, dlr_url, created_at) VALUES ({values(11)})"
+            f" recipients, send_at, dlr_url, created_at, pending) VALUES ({values(12)})"
         ),
+        "pending": (f"SELECT pending FROM messages WHERE id = {marker} AND account_id = {marker}"),
+        "to_expand": (
+            "SELECT id, pending, send_at, created_at FROM messages"
+            " WHERE pending IS NOT NULL ORDER BY created_at LIMIT 100"
+            + ("" if marker == "?" else " FOR UPDATE SKIP LOCKED")
+        ),
+        "expanded": f"UPDATE messages SET pending = NULL WHERE id = {marker}",
         "deliveries": (
             "INSERT INTO deliveries (message_id, recipient, state, attempts, next_attempt_at,"
             f" tried, updated_at, notified) VALUES ({values(8)})"
@@ -350,7 +362,8 @@ class Store:
         send_at: datetime | None = None,
         dlr_url: str | None = None,
     ) -> str:
-        """Charge the account and queue one delivery per recipient, in one transaction.
+        """Charge the account and store the message with its recipients, in one
+        transaction; the dispatcher turns the recipients into delivery rows (expand).
 
         Raises :class:`InsufficientCredits` (and stores nothing) when the account cannot
         pay ``parts × recipients``.
@@ -358,7 +371,6 @@ class Store:
         cost = parts * len(recipients)
         message_id = new_message_id()
         now = utcnow()
-        due = send_at or now
         with self._raw_transaction() as db:
             db.execute(self._sql["charge"], (cost, account.id, cost))
             charged = db.fetchone()
@@ -368,10 +380,10 @@ class Store:
                 self._sql["ledger"], (account.id, -cost, charged[0], "send", message_id, now)
             )
             message = (message_id, account.id, sender, text, coding, flash, parts)
-            db.execute(self._sql["message"], (*message, len(recipients), send_at, dlr_url, now))
-            due_at, now_at = self._stamp(due), self._stamp(now)  # once, not per row
-            rows = [(message_id, r, QUEUED, 0, due_at, "", now_at, False) for r in recipients]
-            db.executemany(self._sql["deliveries"], rows)
+            pending = "\n".join(recipients)  # rows come later: see expand()
+            db.execute(
+                self._sql["message"], (*message, len(recipients), send_at, dlr_url, now, pending)
+            )
         return message_id
 
     def status(self, account_id: int, message_id: str, recipient: str) -> str | None:
@@ -383,6 +395,11 @@ class Store:
         try:
             cursor.execute(self._sql["status"], (message_id, recipient, account_id))
             found = cursor.fetchone()
+            if found is None:  # accepted, not yet expanded into rows
+                cursor.execute(self._sql["pending"], (message_id, account_id))
+                listed = cursor.fetchone()
+                if listed and listed[0] and recipient in listed[0].split("\n"):
+                    found = (QUEUED,)
         finally:
             cursor.close()
         return found[0] if found else None
@@ -401,12 +418,20 @@ class Store:
         """How many deliveries are in each state (for /metrics and /healthz)."""
         with self.reader.connect() as db:
             rows = db.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
-            return {state: count for state, count in rows}
+            counts = {state: count for state, count in rows}
+            waiting = db.execute(
+                select(func.sum(Message.recipients)).where(Message.pending.is_not(None))
+            ).scalar()
+        if waiting:
+            counts[QUEUED] = counts.get(QUEUED, 0) + int(waiting)
+        return counts
 
     # the queue ------------------------------------------------------------------------
 
     def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        """Take up to ``limit`` due Queued rows for ``lease`` seconds."""
+        """Take up to ``limit`` due Queued rows for ``lease`` seconds (expanding messages
+        accepted since the last claim into rows first)."""
+        self.expand()
         now = utcnow()
         with self.transaction() as db:
             due = (
@@ -465,6 +490,29 @@ class Store:
                 )
                 for r in rows
             ]
+
+    def expand(self, max_rows: int = 100_000) -> int:
+        """Turn accepted messages' recipient lists into delivery rows (Queued), oldest
+        first, up to about ``max_rows`` rows; returns how many rows were made.
+
+        The list is cleared in the same transaction that writes the rows, so a message
+        is expanded exactly once whatever the number of dispatchers (SQLite serialises
+        writers; PostgreSQL skips messages another node has locked)."""
+        made = 0
+        with self._raw_transaction() as db:
+            db.execute(self._sql["to_expand"])
+            for message_id, pending, send_at, created_at in db.fetchall():
+                if made >= max_rows:
+                    break
+                due = self._stamp(_as_datetime(send_at or created_at))
+                now = self._stamp(utcnow())
+                rows = [
+                    (message_id, r, QUEUED, 0, due, "", now, False) for r in pending.split("\n")
+                ]
+                db.executemany(self._sql["deliveries"], rows)
+                db.execute(self._sql["expanded"], (message_id,))
+                made += len(rows)
+        return made
 
     def _events(self, db: Connection, ids: Sequence[int], state: str, detail: str) -> None:
         now = utcnow()

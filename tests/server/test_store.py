@@ -141,3 +141,21 @@ def test_secrets_are_made_once(store: Store) -> None:
     """A secret asked for twice is the same (callback URLs survive restarts)."""
     assert store.secret("callback-token") == store.secret("callback-token")
     assert len(store.secret("callback-token")) == 64
+
+
+def test_a_large_send_is_one_row_until_expanded(store: Store) -> None:
+    """10,000 recipients are stored at once in the message; the dispatcher's claim turns
+    them into rows exactly once, and query answers Queued before and after."""
+    account = store.add_account("acme", "pw", 20_000)
+    recipients = [f"3069{i:08d}" for i in range(10_000)]
+    message_id = store.accept(
+        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
+    )
+    assert store.status(account.id, message_id, recipients[-1]) == "Queued"
+    assert store.status(account.id, message_id, "306999999999") is None
+    assert store.counts() == {"Queued": 10_000}
+    assert store.expand() == 10_000 and store.expand() == 0
+    assert store.status(account.id, message_id, recipients[-1]) == "Queued"
+    assert store.counts() == {"Queued": 10_000}
+    claimed = store.claim("w", 20_000, lease=60)
+    assert sorted(row.recipient for row in claimed) == recipients

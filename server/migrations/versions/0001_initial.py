@@ -46,8 +46,16 @@ def upgrade() -> None:
         sa.Column("send_at", sa.DateTime()),
         sa.Column("dlr_url", sa.Text()),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("pending", sa.Text()),
     )
     op.create_index("ix_messages_account_id", "messages", ["account_id"])
+    op.create_index(
+        "ix_messages_pending",
+        "messages",
+        ["created_at"],
+        sqlite_where=sa.text("pending IS NOT NULL"),
+        postgresql_where=sa.text("pending IS NOT NULL"),
+    )
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer(), primary_key=True),
