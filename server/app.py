@@ -232,13 +232,15 @@ class BridgeServer:
             for channel in list(server._map.values()):
                 channel.close()
 
+        # the workers first: one finishing a request after the trigger closed would pull
+        # a closed trigger (EBADF)
+        server.task_dispatcher.shutdown()
         try:
             if self._thread is None or not self._thread.is_alive():
                 raise OSError("the loop is not running")
             server.trigger.pull_trigger(close_everything)
         except OSError:  # the loop already ended (or its trigger is gone)
             close_everything()
-        server.task_dispatcher.shutdown()
         if self._thread is not None:
             self._thread.join(5)
         self.app.stop()

@@ -63,6 +63,15 @@ def _spyne_fault(fault: SmsFault) -> Fault:
     )
 
 
+def _as_fault(error: Exception) -> SmsFault:
+    """The fault a client sees: the bridge's own, or the contract's ServerError for
+    anything unexpected (logged here; the client learns nothing of the internals)."""
+    if isinstance(error, SmsFault):
+        return error
+    logging.getLogger("smsxml.server").exception("internal error in the spyne service")
+    return SmsFault("ServerError", client=False)
+
+
 def _bridge(ctx: Any) -> Bridge:
     return ctx.app.bridge  # type: ignore[no-any-return]
 
@@ -110,8 +119,8 @@ class SmsService(ServiceBase):
         )
         try:
             return _bridge(ctx).send(request)
-        except SmsFault as fault:
-            raise _spyne_fault(fault) from None
+        except Exception as error:
+            raise _spyne_fault(_as_fault(error)) from None
 
     @rpc(
         Unicode,
@@ -131,8 +140,8 @@ class SmsService(ServiceBase):
     ) -> str:
         try:
             return _bridge(ctx).query(username, password, message_id, mobile)
-        except SmsFault as fault:
-            raise _spyne_fault(fault) from None
+        except Exception as error:
+            raise _spyne_fault(_as_fault(error)) from None
 
 
 def _unqualify_response(ctx: Any) -> None:

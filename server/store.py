@@ -393,13 +393,16 @@ class Store:
         call (building one cost ~100 x the lookup itself)."""
         cursor = self._raw_connection(self.reader, "reader").cursor()
         try:
-            cursor.execute(self._sql["status"], (message_id, recipient, account_id))
-            found = cursor.fetchone()
-            if found is None:  # accepted, not yet expanded into rows
-                cursor.execute(self._sql["pending"], (message_id, account_id))
-                listed = cursor.fetchone()
-                if listed and listed[0] and recipient in listed[0].split("\n"):
-                    found = (QUEUED,)
+            # The list first: expansion writes the rows and clears the list in one
+            # transaction, so a cleared list means the rows are there (rows first could
+            # miss both, if the expansion ran between the two reads).
+            cursor.execute(self._sql["pending"], (message_id, account_id))
+            listed = cursor.fetchone()
+            if listed and listed[0]:
+                found = (QUEUED,) if recipient in listed[0].split("\n") else None
+            else:
+                cursor.execute(self._sql["status"], (message_id, recipient, account_id))
+                found = cursor.fetchone()
         finally:
             cursor.close()
         return found[0] if found else None

@@ -21,7 +21,6 @@ from smsxml.providers.easysms import Easysms
 from smsxml.providers.isms import Isms
 from smsxml.providers.net2sms import Net2sms
 from smsxml.providers.smspartner import SmsPartner
-from smsxml.soap import SoapClient
 
 __all__ = [
     "CLIENTS",
@@ -38,24 +37,30 @@ __all__ = [
     "build",
 ]
 
-#: provider kind → client class
+#: provider kind → client class ("isms-soap", smsxml.soap.SoapClient, joins on first use)
 CLIENTS: dict[str, type[Provider]] = {
     "net2sms": Net2sms,
     "easysms": Easysms,
     "smspartner": SmsPartner,
     "isms": Isms,
     "allmysms": Allmysms,
-    "isms-soap": SoapClient,
 }
 
 
 def build(kind: str, base_url: str | None = None, **options: Any) -> Provider:
     """A client of provider ``kind`` (see :data:`CLIENTS`) at ``base_url`` (default: the
     vendor's), with the client's own keyword options (credentials…)."""
+    if kind == "isms-soap" and kind not in CLIENTS:
+        # smsxml.soap is itself a Provider (it imports this package): registered on
+        # first use, not at import, so that either module can be imported first
+        from smsxml.soap import SoapClient
+
+        CLIENTS[kind] = SoapClient
     try:
         cls = CLIENTS[kind]
     except KeyError:
-        raise ValueError(f"unknown provider kind {kind!r}; known: {', '.join(CLIENTS)}") from None
+        known = ", ".join([*CLIENTS, "isms-soap"] if "isms-soap" not in CLIENTS else CLIENTS)
+        raise ValueError(f"unknown provider kind {kind!r}; known: {known}") from None
     if base_url is not None:
         options["base_url"] = base_url
     return cls(**options)
