@@ -9,6 +9,7 @@ workers and processes share one database without sending a row twice while alive
 from __future__ import annotations
 
 import base64
+import fcntl
 import hmac
 import os
 import secrets
@@ -164,6 +165,10 @@ class Store:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._raw: list[Any] = []
+        self._thread_writer = threading.Lock()
+        self._writer_lock_path: str | None = None
+        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
+            self._writer_lock_path = f"{parsed.database}-writer.lock"
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
         if migrate:
             from smsxml.server.migrate import upgrade
@@ -200,6 +205,26 @@ class Store:
     def _raw_transaction(self) -> Iterator[Any]:
         """A write transaction on this thread's raw connection (BEGIN IMMEDIATE on SQLite)."""
         connection = self._raw_connection(self.engine, "writer")
+        with self._writer_turn():
+            yield from self._raw_transaction_body(connection)
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """On SQLite, wait for the write lock on a file lock rather than in SQLite's busy
+        handler, which sleeps 1, 2, 5, 10… ms between tries (a 10 ms wait cost 18):
+        writers of all processes on this machine then take turns with no idle gap."""
+        if self._writer_lock_path is None:
+            yield
+            return
+        with self._thread_writer:
+            with open(self._writer_lock_path, "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _raw_transaction_body(self, connection: Any) -> Iterator[Any]:
         cursor = connection.cursor()
         try:
             if self.is_sqlite:
@@ -217,7 +242,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
+        with self._writer_turn(), self.engine.begin() as connection:
             yield connection
 
     def secret(self, name: str) -> str:
