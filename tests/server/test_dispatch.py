@@ -191,3 +191,19 @@ def test_a_bridge_killed_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_the_rate_limit_spaces_sends_out() -> None:
+    """At 20 messages per second, 30 messages take about half a second more than 20."""
+    import threading
+
+    from smsxml.server.dispatcher import RateLimiter
+
+    limiter, stop = RateLimiter(20.0), threading.Event()
+    started = time.monotonic()
+    assert limiter.take(20, stop)  # the first second's worth goes at once
+    assert time.monotonic() - started < 0.1
+    assert limiter.take(10, stop)
+    assert 0.4 <= time.monotonic() - started < 1.0
+    stop.set()
+    assert not limiter.take(20, stop)  # a stopping dispatcher does not wait
