@@ -72,6 +72,7 @@ class BridgeApp:
         )
         self.bridge = Bridge(self.store)
         self.soap = SoapEndpoint(self.bridge, fast_lane=settings.fast_lane, metrics=self.metrics)
+        self._soap_paths = frozenset((settings.soap_path, RPC_PATH))
         self.urls = Map(
             [
                 Rule(settings.soap_path, endpoint="soap"),
@@ -108,6 +109,8 @@ class BridgeApp:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO") in self._soap_paths:
+            return self.soap(environ, start_response)  # the hot path skips URL routing
         adapter = self.urls.bind_to_environ(environ)
         try:
             endpoint, args = adapter.match()
