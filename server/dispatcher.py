@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
-from smsxml.errors import InvalidRecipient, PermanentFailure, ProviderError
+from smsxml.errors import InvalidRecipient, OutcomeUnknown, PermanentFailure, ProviderError
 from smsxml.providers.base import OutgoingMessage, Provider
 from smsxml.server.background import Background
 from smsxml.server.metrics import Metrics
@@ -157,7 +157,7 @@ class Dispatcher(Background):
             self._failover(name, rows, str(error))
             return
         except ProviderError as error:
-            outcome = "unknown" if type(error).__name__ == "OutcomeUnknown" else "temporary"
+            outcome = "unknown" if isinstance(error, OutcomeUnknown) else "temporary"
             self.metrics.outcomes.labels(name, outcome).inc()
             self._failover(name, rows, str(error))
             return
@@ -176,7 +176,7 @@ class Dispatcher(Background):
             if s.recipient in by_recipient
         ]
         if pending:
-            self.store.mark_pending(pending, name, self._owner)
+            self.store.mark_pending(pending, name)
         refused = [row for row in rows if row.recipient not in {s.recipient for s in accepted}]
         if refused:
             self._failover(name, refused, f"{name}: recipient not accepted")

@@ -70,8 +70,6 @@ class Claimed:
     text: str
     coding: str
     flash: bool
-    send_at: datetime | None
-    dlr_url: str | None
     reason: str | None  # why the last try failed
 
 
@@ -493,8 +491,6 @@ class Store:
                     Message.text,
                     Message.coding,
                     Message.flash,
-                    Message.send_at,
-                    Message.dlr_url,
                     Delivery.reason,
                 )
                 .join(Message, Message.id == Delivery.message_id)
@@ -512,8 +508,6 @@ class Store:
                     r.text,
                     r.coding,
                     r.flash,
-                    r.send_at,
-                    r.dlr_url,
                     r.reason,
                 )
                 for r in rows
@@ -549,7 +543,7 @@ class Store:
             [{"delivery_id": i, "state": state, "detail": detail, "at": now} for i in ids],
         )
 
-    def mark_pending(self, accepted: Sequence[tuple[int, str]], provider: str, owner: str) -> None:
+    def mark_pending(self, accepted: Sequence[tuple[int, str]], provider: str) -> None:
         """Rows a provider accepted: (delivery id, provider id)."""
         now = utcnow()
         with self.transaction() as db:

@@ -21,7 +21,6 @@ __all__ = ["DOCUMENT_WSDL", "RPC_WSDL", "TNS", "render"]
 TNS = "http://smsxml.org/isms/1"
 DOCUMENT_WSDL = "isms/sms.wsdl"
 RPC_WSDL = "isms/sms-rpc.wsdl"
-WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 XS_NS = "http://www.w3.org/2001/XMLSchema"
 

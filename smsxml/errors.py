@@ -99,8 +99,6 @@ class ProviderError(SmsxmlError):
     ``Error: Insufficient credits.``); ``provider`` names the provider.
     """
 
-    temporary = False
-
     def __init__(self, text: str, *, provider: str = "", code: str | int | None = None) -> None:
         self.provider = provider
         self.code = code
@@ -116,8 +114,6 @@ class PermanentFailure(ProviderError):
 
 class TemporaryFailure(ProviderError):
     """The same call may succeed later: outage, HTTP 5xx, timeout, dropped connection."""
-
-    temporary = True
 
 
 class AuthenticationFailed(PermanentFailure):

@@ -93,7 +93,6 @@ class FeedRules:
         self.static_length = len(PLACEHOLDER.sub("", message))
         # how often each PARAM_n appears in MESSAGE, by position
         self.param_uses = [uses.get(n, 0) for n in range(1, expected + 1)]
-        self.header_problem_count = len(self.problems)
 
     def _add(self, where: tuple[int, int], message: str, tag: str = "") -> None:
         self.problems.append(Problem(where[0], where[1], message, tag))

@@ -10,7 +10,6 @@ import pytest
 
 from smsxml import binding, feeds, xmlsafe
 from smsxml.errors import BadInput
-from smsxml.generated.allmysms import Data
 from smsxml.generated.allmysms import Response as AllmysmsAnswer
 from smsxml.generated.net2sms import Response as Net2smsAnswer
 from smsxml.generated.smspartner import Result
@@ -110,7 +109,8 @@ def test_smspartner_xml_example_binds_positionally() -> None:
 
 def test_allmysms_answer_schema_binds_the_documented_fields() -> None:
     """The sendSms answer carries status, statusText and the per-recipient smsIds."""
-    document = b"""<RESPONSE><status>100</status><statusText>Your messages have been sent</statusText>
+    document = b"""<RESPONSE><status>100</status>
+    <statusText>Your messages have been sent</statusText>
     <invalidNumbers></invalidNumbers><campaignId>abc</campaignId><credits>340</credits>
     <creditsUsed>15</creditsUsed><nbContacts>1</nbContacts><nbSms>1</nbSms>
     <smsIds><SMS><phoneNumber>33612345678</phoneNumber><smsId>330792bd</smsId></SMS></smsIds>

@@ -106,11 +106,11 @@ class FaultInjector:
 
 def make_app(sandbox: Sandbox) -> WSGIApp:
     """The WSGI application of every provider sandbox sharing ``sandbox``'s state."""
-    from smsxml.sandbox import allmysms, isms, net2sms, smspartner
+    from smsxml.sandbox import allmysms, easysms, isms, net2sms, smspartner
 
     apps: dict[str, WSGIApp] = {
         "net2sms": net2sms.Net2smsApp(sandbox),
-        "easysms": net2sms.EasysmsApp(sandbox),
+        "easysms": easysms.EasysmsApp(sandbox),
         "smspartner": smspartner.SmsPartnerApp(sandbox),
         "isms": isms.IsmsApp(sandbox),
         "allmysms": allmysms.AllmysmsApp(sandbox),

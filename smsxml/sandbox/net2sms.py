@@ -387,14 +387,3 @@ class Net2smsApp:
         xml = {"status": "1", "cost": "1", "mcc": mcc, "mnc": "", "total": 1}
         xml |= {"remarks": "Success", "error": "0"}
         return _Answer(fields, full, xml_fields=xml)
-
-
-def __getattr__(name: str) -> Any:
-    """``EasysmsApp`` lives in :mod:`smsxml.sandbox.easysms` (it imports this module's
-    helpers); app.py looks for it here, so it is resolved on first use, without an import
-    cycle at load time."""
-    if name == "EasysmsApp":
-        from smsxml.sandbox.easysms import EasysmsApp
-
-        return EasysmsApp
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

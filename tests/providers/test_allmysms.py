@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from smsxml.generated.allmysms import Data, Flag, Recipient
 from werkzeug.test import Client as WsgiClient
 
 from smsxml.errors import (
@@ -26,6 +25,7 @@ from smsxml.errors import (
     RateLimited,
     TemporaryFailure,
 )
+from smsxml.generated.allmysms import Data, Flag, Recipient
 from smsxml.providers.allmysms import PARIS, Allmysms
 from smsxml.providers.base import OutgoingMessage, StatusUpdate, Submitted
 from smsxml.sandbox import Sandbox, SandboxConfig, SandboxServer

@@ -109,7 +109,7 @@ def test_final_states_never_change(store: Store) -> None:
         parts=1,
     )
     (row,) = store.claim("w", 10, lease=60)
-    store.mark_pending([(row.id, "P-1")], "isms", "w")
+    store.mark_pending([(row.id, "P-1")], "isms")
     assert store.apply_update("isms", "P-1", DeliveryState.DELIVERED) == 1
     assert store.apply_update("isms", "P-1", DeliveryState.FAILED) == 0
     assert store.apply_update("isms", "P-1", DeliveryState.PENDING) == 0
