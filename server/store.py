@@ -8,7 +8,6 @@ workers and processes share one database without sending a row twice while alive
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hmac
 import os
@@ -20,21 +19,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
+from smsxml.server.groupcommit import GroupCommit
 from smsxml.server.models import Account, Delivery, DeliveryEvent, LedgerEntry, Message, Secret
 from smsxml.status import DeliveryState
 
 __all__ = ["AccountInfo", "Claimed", "InsufficientCredits", "Store", "utcnow"]
 
-#: a verified password is remembered this long, so that a SOAP call does not pay for an
-#: argon2 verification (tens of milliseconds, on purpose) every time
-AUTH_CACHE_SECONDS = 60.0
+#: how often a remembered password verification looks at the stored hash again (a
+#: password changed by another process is then refused within this time)
+AUTH_RECHECK_SECONDS = 30.0
 QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
 DELIVERED, FAILED = DeliveryState.DELIVERED.value, DeliveryState.FAILED.value
 
@@ -58,6 +58,32 @@ class AccountInfo:
 
 
 @dataclass(frozen=True)
+class _Verified:
+    """A password verification remembered by :meth:`Store.authenticate`."""
+
+    digest: bytes  # keyed HMAC of the password
+    password_hash: str  # the stored hash it was verified against
+    account: AccountInfo
+    recheck_at: float  # time.monotonic() after which the stored hash is read again
+
+
+@dataclass(frozen=True)
+class _NewMessage:
+    """A send on its way into the store."""
+
+    account: AccountInfo
+    message_id: str
+    sender: str
+    text: str
+    coding: str
+    flash: bool
+    recipients: Sequence[str]
+    parts: int
+    send_at: datetime | None
+    dlr_url: str | None
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A delivery row a dispatcher worker holds, with what it needs to send it."""
 
@@ -78,9 +104,15 @@ def _as_datetime(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#: every pair of base32 digits, so that an id is six lookups (base64.b32encode is Python)
+_BASE32_PAIRS = [a + b for a in _BASE32 for b in _BASE32]
+
+
 def new_message_id() -> str:
     """12 characters of base32, like iSMS's ``I7I5R4HTAA`` ids; 60 random bits."""
-    return base64.b32encode(secrets.token_bytes(8)).decode()[:12]
+    bits = secrets.randbits(60)
+    return "".join(_BASE32_PAIRS[(bits >> shift) & 1023] for shift in (50, 40, 30, 20, 10, 0))
 
 
 def _sqlite_setup(engine: Engine, synchronous: str, *, writer: bool) -> None:
@@ -158,15 +190,18 @@ class Store:
             self.reader = create_engine(url)
             _sqlite_setup(self.reader, synchronous, writer=False)
         self._hasher = PasswordHasher()
-        self._auth_cache: dict[str, tuple[bytes, str, AccountInfo, float]] = {}
+        self._auth_cache: dict[str, _Verified] = {}
+        self._verify_locks: dict[str, threading.Lock] = {}
         self._cache_key = os.urandom(32)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._raw: list[Any] = []
         self._thread_writer = threading.Lock()
         self._writer_lock_path: str | None = None
+        self._writer_lock: tuple[int, IO[bytes]] | None = None
         if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
             self._writer_lock_path = f"{parsed.database}-writer.lock"
+        self._accepts: GroupCommit[_NewMessage, str] = GroupCommit(self._write_messages)
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
         if migrate:
             from smsxml.server.migrate import upgrade
@@ -178,6 +213,9 @@ class Store:
             for connection in self._raw:
                 connection.close()
             self._raw.clear()
+        if self._writer_lock is not None and self._writer_lock[0] == os.getpid():
+            self._writer_lock[1].close()
+        self._writer_lock = None
         self.engine.dispose()
         self.reader.dispose()
 
@@ -215,12 +253,19 @@ class Store:
             yield
             return
         with self._thread_writer:
-            with open(self._writer_lock_path, "a+b") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+            lock = self._writer_lock_file(self._writer_lock_path)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _writer_lock_file(self, path: str) -> IO[bytes]:
+        """The lock file, opened once per process (a forked child must not share its
+        parent's open file: flock would then count them as one holder)."""
+        if self._writer_lock is None or self._writer_lock[0] != os.getpid():
+            self._writer_lock = (os.getpid(), open(path, "a+b"))  # noqa: SIM115 - kept open
+        return self._writer_lock[1]
 
     def _raw_transaction_body(self, connection: Any) -> Iterator[Any]:
         cursor = connection.cursor()
@@ -344,31 +389,57 @@ class Store:
             return [tuple(row) for row in rows]
 
     def authenticate(self, name: str, password: str) -> AccountInfo | None:
-        """The account if ``password`` is right. A success is remembered for
-        :data:`AUTH_CACHE_SECONDS` under a keyed digest of the password (never the
-        password itself), and forgotten when the stored hash changes."""
+        """The account if ``password`` is right.
+
+        argon2 is slow on purpose (tens of ms): too slow for every SOAP call. A success is
+        remembered under a keyed digest of the password (never the password itself) with
+        the hash it was checked against; every :data:`AUTH_RECHECK_SECONDS` the stored
+        hash is read again (a cheap lookup), and only a changed hash (``accounts passwd``,
+        maybe in another process) costs argon2 again. Concurrent calls for one account
+        wait for one verification instead of running several."""
         digest = hmac.new(self._cache_key, password.encode(), "sha256").digest()
         cached = self._auth_cache.get(name)
-        now = time.monotonic()
-        if cached and cached[3] > now and hmac.compare_digest(cached[0], digest):
-            return cached[2]
+        if (
+            cached
+            and cached.recheck_at > time.monotonic()
+            and hmac.compare_digest(cached.digest, digest)
+        ):
+            return cached.account
+        row = self._credentials(name)
+        if row is None:
+            self._hasher.hash(password)  # same cost whether or not the name exists
+            return None
+        with self._verifying(name):
+            cached = self._auth_cache.get(name)
+            still_valid = (
+                cached is not None
+                and cached.password_hash == row.password_hash
+                and hmac.compare_digest(cached.digest, digest)
+            )
+            if not still_valid:
+                try:
+                    self._hasher.verify(row.password_hash, password)
+                except (VerificationError, InvalidHashError):
+                    return None
+            account = AccountInfo(row.id, row.name, row.credits)
+            self._auth_cache[name] = _Verified(
+                digest, row.password_hash, account, time.monotonic() + AUTH_RECHECK_SECONDS
+            )
+        return account
+
+    def _credentials(self, name: str) -> Any:
         with self.reader.connect() as db:
-            row = db.execute(
+            return db.execute(
                 select(Account.id, Account.name, Account.credits, Account.password_hash).where(
                     Account.name == name
                 )
             ).first()
-        if row is None:
-            self._hasher.hash(password)  # same cost whether or not the name exists
-            return None
-        try:
-            self._hasher.verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        info = AccountInfo(row.id, row.name, row.credits)
+
+    def _verifying(self, name: str) -> threading.Lock:
+        """The lock that makes one thread at a time verify ``name``'s password (names that
+        exist only: the table bounds the locks)."""
         with self._lock:
-            self._auth_cache[name] = (digest, row.password_hash, info, now + AUTH_CACHE_SECONDS)
-        return info
+            return self._verify_locks.setdefault(name, threading.Lock())
 
     # messages -------------------------------------------------------------------------
 
@@ -386,28 +457,63 @@ class Store:
         dlr_url: str | None = None,
     ) -> str:
         """Charge the account and store the message with its recipients, in one
-        transaction; the dispatcher turns the recipients into delivery rows (expand).
+        transaction (shared with the sends of other threads that arrive meanwhile: see
+        :mod:`~smsxml.server.groupcommit`); the dispatcher turns the recipients into
+        delivery rows (expand).
 
         Raises :class:`InsufficientCredits` (and stores nothing) when the account cannot
         pay ``parts × recipients``.
         """
-        cost = parts * len(recipients)
-        message_id = new_message_id()
+        message = _NewMessage(
+            account=account,
+            message_id=new_message_id(),
+            sender=sender,
+            text=text,
+            coding=coding,
+            flash=flash,
+            recipients=recipients,
+            parts=parts,
+            send_at=send_at,
+            dlr_url=dlr_url,
+        )
+        return self._accepts.submit(message)
+
+    def _write_messages(self, messages: list[_NewMessage]) -> list[str | BaseException]:
+        """One transaction for the messages of a group commit: each is charged and stored,
+        or refused with :class:`InsufficientCredits` (and leaves nothing behind)."""
+        outcomes: list[str | BaseException] = []
         now = utcnow()
         with self._raw_transaction() as db:
-            db.execute(self._sql["charge"], (cost, account.id, cost))
-            charged = db.fetchone()
-            if charged is None:
-                raise InsufficientCredits(account.name)
-            db.execute(
-                self._sql["ledger"], (account.id, -cost, charged[0], "send", message_id, now)
-            )
-            message = (message_id, account.id, sender, text, coding, flash, parts)
-            pending = "\n".join(recipients)  # rows come later: see expand()
-            db.execute(
-                self._sql["message"], (*message, len(recipients), send_at, dlr_url, now, pending)
-            )
-        return message_id
+            for message in messages:
+                account, cost = message.account, message.parts * len(message.recipients)
+                db.execute(self._sql["charge"], (cost, account.id, cost))
+                charged = db.fetchone()
+                if charged is None:
+                    outcomes.append(InsufficientCredits(account.name))
+                    continue
+                db.execute(
+                    self._sql["ledger"],
+                    (account.id, -cost, charged[0], "send", message.message_id, now),
+                )
+                db.execute(
+                    self._sql["message"],
+                    (
+                        message.message_id,
+                        account.id,
+                        message.sender,
+                        message.text,
+                        message.coding,
+                        message.flash,
+                        message.parts,
+                        len(message.recipients),
+                        message.send_at,
+                        message.dlr_url,
+                        now,
+                        "\n".join(message.recipients),  # rows come later: see expand()
+                    ),
+                )
+                outcomes.append(message.message_id)
+        return outcomes
 
     def status(self, account_id: int, message_id: str, recipient: str) -> str | None:
         """The state of one recipient of one of the account's messages; None if unknown.

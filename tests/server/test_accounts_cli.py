@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zeep
 
+from smsxml.server import store as store_module
 from smsxml.server.app import BridgeServer
 from smsxml.server.store import Store
 
@@ -47,6 +50,40 @@ def test_add_list_credit_passwd(database: str) -> None:
     assert fresh.authenticate("acme", "s3cret") is None
     assert fresh.authenticate("acme", "n3w") is not None
     assert fresh.ledger("acme") == [(50, 50, "credit", None), (25, 75, "credit", None)]
+
+
+class CountingHasher:
+    """argon2's hasher, counting verifications."""
+
+    def __init__(self, hasher: Any) -> None:
+        self.hasher, self.verified = hasher, 0
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verified += 1
+        return self.hasher.verify(password_hash, password)
+
+
+def test_a_remembered_password_follows_the_stored_hash(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the stored hash is unchanged, calls cost no argon2 (concurrent first calls
+    share one verification); once another process changes the password, the old one is
+    refused and the new one accepted."""
+    accounts(database, "add", "acme", "--password-stdin", stdin="s3cret\n")
+    monkeypatch.setattr(store_module, "AUTH_RECHECK_SECONDS", 0.0)  # look at every call
+    store = Store(database)
+    hasher = store._hasher = CountingHasher(store._hasher)  # type: ignore[assignment]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: store.authenticate("acme", "s3cret"), range(8)))
+    assert all(result is not None and result.name == "acme" for result in results)
+    assert store.authenticate("acme", "wrong") is None
+    assert hasher.verified == 2  # one for the eight right calls, one for the wrong one
+    assert accounts(database, "passwd", "acme", "--password-stdin", stdin="n3w\n").returncode == 0
+    assert store.authenticate("acme", "s3cret") is None
+    assert store.authenticate("acme", "n3w") is not None
 
 
 def test_passwords_are_stored_as_argon2_hashes(database: str) -> None:
