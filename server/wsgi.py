@@ -16,10 +16,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from smsxml.server.app import BridgeApp
+from smsxml.server.app import BridgeApp, settle_heap
 from smsxml.server.settings import Settings
 
-__all__ = ["application"]
+__all__ = ["application", "warm_up"]
 
 _bridge: BridgeApp | None = None
 _lock = threading.Lock()
@@ -40,6 +40,13 @@ def _get() -> BridgeApp:
     return _bridge
 
 
+def warm_up() -> None:
+    """Build this worker's bridge now, then settle the heap (gunicorn's
+    ``post_worker_init`` calls it, so that no request waits for either)."""
+    _get()
+    settle_heap()
+
+
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """The WSGI entry point (the bridge is built on the first request of each worker)."""
+    """The WSGI entry point (the bridge is built once per worker, before its first request)."""
     return _get()(environ, start_response)

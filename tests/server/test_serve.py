@@ -7,9 +7,11 @@ import os
 import selectors
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -81,8 +83,18 @@ def test_serve_send_demo_shows_a_message_reach_delivered(tmp_path: Path) -> None
     assert process.returncode in (0, -signal.SIGINT)
 
 
+def _tables(database: Path) -> set[str]:
+    """The tables of an SQLite file (none while it does not exist)."""
+    if not database.exists():
+        return set()
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+
+
 def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> None:
-    """gunicorn -c server/gunicorn.conf.py smsxml.server.wsgi:application answers ?wsdl."""
+    """gunicorn -c server/gunicorn.conf.py smsxml.server.wsgi:application builds the
+    bridge in every worker before any request, answers ?wsdl, and its /metrics count
+    the requests of every worker."""
     port = _free_port()
     env = {
         **ENV,
@@ -105,6 +117,9 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         env=env,
     )
     try:
+        # each worker builds its bridge (migrations included) before its first request
+        database = tmp_path / "g.sqlite3"
+        wait_for(lambda: "deliveries" in _tables(database), timeout=60)
 
         def wsdl() -> httpx.Response | None:
             try:
@@ -116,6 +131,16 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         assert answer.status_code == 200
         assert b'location="https://sms.example.org/soap"' in answer.content
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+        # /metrics counts what every worker answered, whichever worker serves it
+        for _ in range(12):  # a new connection each: both workers answer some
+            refused = httpx.post(f"http://127.0.0.1:{port}/soap", content=b"<nope/>", timeout=5)
+            assert refused.status_code == 500
+        for _ in range(4):
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            assert (
+                'smsxml_soap_faults_total{code="InvalidRequest",operation="unknown"} 12.0'
+                in metrics
+            ), metrics
     finally:
         process.terminate()
         process.wait(20)
