@@ -3,7 +3,8 @@
 What runs (everything on this machine, loopback only):
 
 - the bridge, as in production: ``gunicorn -c server/gunicorn.conf.py
-  smsxml.server.wsgi:application`` with 2 sync workers, its own temporary SQLite file
+  smsxml.server.wsgi:application`` with 2 gthread workers of 4 threads (the shipped
+  configuration), its own temporary SQLite file
   in WAL mode with ``synchronous=FULL`` (a send is answered only once committed and
   fsynced), once with the fast lane (the production setting) and, with ``--lane both``
   or ``spyne``, once more with ``SMSXML_FAST_LANE=false`` (everything through spyne),
@@ -25,10 +26,10 @@ Payloads (zeep-style SOAP 1.1 document/literal envelopes, built once): ``query``
 message stored before the runs (its recipient, state Queued), ``send`` to 1 recipient,
 ``send`` to 10 000 distinct valid Greek mobiles (3069…). Load: ``wrk`` with a Lua script
 when it is installed (``apt-get install wrk``), else Python processes (one per
-connection) with http.client keep-alive; the output says which. gunicorn's sync
-workers close the connection after each answer, so every call is a new connection, as
-in production. Every answer is checked: HTTP 200 and the expected element
-(``<status>Queued</status>``, ``<id>…</id>``); anything else is a bug and is reported.
+connection) with http.client keep-alive; the output says which. The gthread workers
+keep connections alive, as most SOAP clients do. Every answer is checked: HTTP 200 and
+the expected element (``<status>Queued</status>``, ``<id>…</id>``); anything else is a bug
+and is reported.
 After each send run, every id the bridge answered is looked up in its database: the
 message row and exactly one ``deliveries`` row per recipient must be there. Rows are
 then deleted (``--keep-rows`` keeps them), so every run starts with the same table size.
@@ -737,7 +738,7 @@ def main() -> None:
         f"gunicorn {version('gunicorn')}, SQLite {sqlite3.sqlite_version}"
     )
     print(
-        "  servers: gunicorn -c server/gunicorn.conf.py, 2 sync workers each; "
+        "  servers: gunicorn -c server/gunicorn.conf.py, 2 gthread workers x 4 threads each; "
         f"lanes: {', '.join(lanes)} + floor"
     )
     print(
