@@ -152,7 +152,7 @@ class DuplicateFinder:
         self._bitmap = bytearray(bits >> 3)
         self._candidates: set[int] = set()
         self._numbers = array("q")
-        self._lines = array("q")
+        self._lines = array("q")  # places: column << 32 | line
         self._spool = tempfile.TemporaryFile(prefix="smsxml-dups-")
         self._spooled: list[int] = []  # the length of each chunk on disk
 
@@ -164,25 +164,28 @@ class DuplicateFinder:
         else:
             self._bitmap[byte] |= bit
         self._numbers.append(number)
-        self._lines.append(line << 32 | column)
+        self._lines.append(column << 32 | line)
         if len(self._numbers) >= self._CHUNK:
             self._flush()
 
     def add_batch(self, numbers: array[int], places: array[int]) -> None:
-        """Many numbers at once, with their places packed as ``line << 32 | column``:
-        the streaming validator's path (one call per 65,536 recipients)."""
+        """Many numbers at once, the streaming validator's path (one call per 65,536
+        recipients), with their places packed as ``column << 32 | line``: a bare line
+        for column 0, so that the caller builds no big int per recipient."""
         if not numbers:
             return
         if self._numbers:
             self._flush()
         bitmap, mask, candidates = self._bitmap, self._mask, self._candidates
-        for number in numbers:
+        for number in numbers:  # add()'s test, with one bitmap read per number
             slot = number & mask
-            byte, bit = slot >> 3, 1 << (slot & 7)
-            if bitmap[byte] & bit:
+            byte = slot >> 3
+            old = bitmap[byte]
+            new = old | 1 << (slot & 7)
+            if new == old:
                 candidates.add(number)
             else:
-                bitmap[byte] |= bit
+                bitmap[byte] = new
         self._numbers, self._lines = numbers, places
         self._flush()
 
@@ -213,7 +216,7 @@ class DuplicateFinder:
                     continue
                 for index, number in enumerate(numbers):
                     if number in self._candidates:
-                        line, column = lines[index] >> 32, lines[index] & 0xFFFFFFFF
+                        line, column = lines[index] & 0xFFFFFFFF, lines[index] >> 32
                         if number in first_line:
                             found.append(
                                 Problem(

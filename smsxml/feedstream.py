@@ -30,7 +30,7 @@ from smsxml.feeds import (
     rules_for,
     xml_where,
 )
-from smsxml.numbers import checker_for
+from smsxml.numbers import msisdn_checker
 from smsxml.text import count_parts, encoding_for
 
 __all__ = ["FeedReport", "FeedSummary", "fill_columns", "inspect_xml_feed", "validate_xml_feed"]
@@ -119,43 +119,44 @@ def _check_stream(
     size = len(rules.expected_tags) + 1
     last_tag = rules.expected_tags[-1] if rules.expected_tags else None
     uses = tuple(enumerate(rules.param_uses, 1))
+    # the weight of the only PARAM when there is one (the common case: no loop), else 0
+    only_weight = rules.param_uses[0] if len(rules.param_uses) == 1 else 0
     static_length = rules.static_length
     limit = MAX_MESSAGE_LENGTH
-    checkers: dict[str, tuple[int, Callable[[str], object]] | None] = {}
+    # the test of the latest number's calling code, tried first: a feed's numbers mostly
+    # share one, and the test is then a single regex call (code, length, digits, validity)
+    is_valid = msisdn_checker("")
     numbers, lines = array("q"), array("q")
     add_number, add_line = numbers.append, lines.append
     count = 0
     try:  # the stream raises at its end when the schema failed: keep what was read
         for sms in itertools.chain((first,), rest):
             count += 1
-            if len(sms) != size or (last_tag is not None and sms[-1].tag != last_tag):
+            if len(sms) != size:
                 check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
                 continue
             mobile_element = sms[0]
             mobile = mobile_element.text or ""
-            checker = checkers.get(mobile[:3], False)
-            if checker is False:  # is_valid_msisdn, unrolled: a call per recipient costs
-                checker = checkers[mobile[:3]] = checker_for(mobile[:3])
-            if not (
-                checker is not None
-                and mobile.isdigit()
-                and 6 < len(mobile) < 16
-                and mobile[0] != "0"
-                and checker[1](mobile[checker[0] :]) is not None
-            ):
-                check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
-                continue
+            if is_valid(mobile) is None:
+                is_valid = msisdn_checker(mobile[:3])
+                if is_valid(mobile) is None:
+                    check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
+                    continue
             if uses:
-                length = static_length
-                for index, weight in uses:
-                    text = sms[index].text
-                    if text:
-                        length += weight * len(text)
-                if length > limit:
+                if only_weight:
+                    param = sms[1]
+                    length = static_length + only_weight * len(param.text or "")
+                else:
+                    length = static_length
+                    for index, weight in uses:
+                        param = sms[index]
+                        length += weight * len(param.text or "")
+                # param is the last PARAM: one proxy for its text and its tag
+                if length > limit or param.tag != last_tag:
                     check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
                     continue
             add_number(int(mobile))
-            add_line((mobile_element.sourceline or 0) << 32)
+            add_line(mobile_element.sourceline or 0)  # column 0: filled in at the end
             if not count & 0xFFFF:
                 duplicates.add_batch(numbers, lines)
                 numbers, lines = array("q"), array("q")

@@ -30,6 +30,7 @@ __all__ = [
     "country_of",
     "invalid_msisdns",
     "is_valid_msisdn",
+    "msisdn_checker",
     "normalize",
 ]
 
@@ -121,10 +122,21 @@ def is_valid_msisdn(msisdn: str) -> bool:
     same metadata and decision steps (non-geographic codes such as 800 included),
     compiled into regexes per calling code on first use.
     """
-    if not 7 <= len(msisdn) <= 15 or not (msisdn.isascii() and msisdn.isdigit()):
-        return False
-    cc = _CALLING_CODE_OF.get(msisdn[:3])  # None for a leading 0
-    return cc is not None and _check(cc)(msisdn[len(cc) :]) is not None
+    return msisdn_checker(msisdn[:3])(msisdn) is not None
+
+
+def msisdn_checker(prefix: str) -> _Check:
+    """The test behind :func:`is_valid_msisdn` for MSISDNs starting with ``prefix`` (their
+    first three digits): a callable taking a whole MSISDN, any string, and returning None
+    unless it is a valid MSISDN of that calling code (a test refusing everything for no
+    known calling code).
+
+    For loops over millions of numbers: keep the latest one and try it first, as most
+    numbers of a feed share their calling code. For most codes it is a regex's fullmatch
+    (one C call): the code, the length and the digits are all part of the regex.
+    """
+    cc = _CALLING_CODE_OF.get(prefix[:3])  # None for a leading 0
+    return _never if cc is None else _msisdn_check(cc)
 
 
 def checker_for(prefix: str) -> tuple[int, _Check] | None:
@@ -142,22 +154,12 @@ def checker_for(prefix: str) -> tuple[int, _Check] | None:
 def invalid_msisdns(msisdns: Iterable[str]) -> list[str]:
     """The entries of ``msisdns`` that :func:`is_valid_msisdn` refuses, in order: the
     same test unrolled for long lists (a SOAP send of 10,000 recipients)."""
-    checkers: dict[str, tuple[int, _Check] | None] = {}
+    checkers: dict[str, _Check] = {}
     invalid = []
     for msisdn in msisdns:
         prefix = msisdn[:3]
-        checker = (
-            checkers[prefix]
-            if prefix in checkers
-            else checkers.setdefault(prefix, checker_for(prefix))
-        )
-        if not (
-            checker is not None
-            and 7 <= len(msisdn) <= 15
-            and msisdn.isascii()
-            and msisdn.isdigit()
-            and checker[1](msisdn[checker[0] :]) is not None
-        ):
+        check = checkers.get(prefix) or checkers.setdefault(prefix, msisdn_checker(prefix))
+        if check(msisdn) is None:
             invalid.append(msisdn)
     return invalid
 
@@ -208,7 +210,8 @@ def _no_strip(main: PhoneMetadata, md: PhoneMetadata, length: int) -> str:
 
     Mirrors _maybe_strip_national_prefix_carrier_code (main region, no transform rule:
     the first match of the prefix, hence the atomic group) and parse's length test of
-    the result, which must be possible for the region or too long.
+    the result, which must be possible for the region or too long. Every kept length is
+    below ``length``, so the prefix matched is never empty, as parse() requires.
     """
     npp, general = main.national_prefix_for_parsing, _general(main)
     lengths, local = general.possible_length, general.possible_length_local_only
@@ -217,35 +220,57 @@ def _no_strip(main: PhoneMetadata, md: PhoneMetadata, length: int) -> str:
     kept = [n for n in range(length) if n not in local and (n in lengths or n > lengths[-1])]
     if not kept:
         return ""
-    stripped = rf"(?>{npp})(?<=[0-9])(?=(?:{_digits(kept)})\Z)"
+    stripped = rf"(?>{npp})(?=(?:{_digits(kept)})\Z)"
     viable = rf"(?:{_pattern(general) or '(?!)'})\Z"
     if md is main:  # the NSN is viable: only a viable stripped number is kept
         return f"(?!{stripped}(?={viable}))"
     return f"(?!(?!{viable}){stripped}|{stripped}(?={viable}))"
 
 
-def _region_regex(md: PhoneMetadata, main: PhoneMetadata | None) -> re.Pattern[str]:
-    """Compile ``_number_type_helper(nsn, md) != UNKNOWN`` (and, given ``main``, "no
-    national prefix stripped") into one regex to fullmatch: per possible length, the
-    general pattern as a lookahead, then any type pattern admitting that length."""
-    general = _general(md)
-    lengths = tuple(general.possible_length)
+# A metadata pattern that only ever matches ASCII digits (under re.ASCII): digits, \d,
+# classes, groups and quantifiers; all of phonenumbers' patterns are (checked at compile).
+_DIGITS_ONLY = re.compile(r"(?:\\d|[0-9\[\]\-(){},?:|*+])*")
+
+
+def _widths(pattern: str) -> range:
+    """Every length a match of ``pattern`` can have, from the shortest to the longest."""
+    low, high = re._parser.parse(pattern).getwidth()  # type: ignore[attr-defined]
+    return range(low, high + 1)
+
+
+def _region_pattern(md: PhoneMetadata, main: PhoneMetadata | None, sizes: range) -> str:
+    """``_number_type_helper(nsn, md) != UNKNOWN`` (and, given ``main``, "no national
+    prefix stripped") for NSNs of ``sizes`` digits, as a regex to fullmatch under
+    re.ASCII: per possible length, the general pattern as a lookahead, then any type
+    pattern admitting that length.
+
+    Lengths with the same checks share one branch. Its guard on the length (and on ASCII
+    digits) is left out when the general pattern itself allows no other length and only
+    matches digits: the guard costs as much as the rest of a French number's test.
+    """
+    general = _pattern(_general(md))
+    lengths = tuple(_general(md).possible_length)
     descs = [getattr(md, name) for name in _TYPES]
     if not md.same_mobile_and_fixed_line_pattern:  # else phonenumbers never checks mobile
         descs.insert(0, md.mobile)
-    branches = []
-    for length in lengths if _pattern(general) else ():
+    checks: dict[str, list[int]] = {}  # what follows the general pattern -> its lengths
+    for length in lengths if general else ():
         types = [
             f"(?:{pattern})"
             for desc in descs
             if (pattern := _pattern(desc)) and length in (desc.possible_length or lengths)
         ]
-        if types:
+        if types and length in sizes:
             no_strip = _no_strip(main, md, length) if main is not None else ""
-            branches.append(
-                rf"(?=[0-9]{{{length}}}\Z)(?=(?:{_pattern(general)})\Z){no_strip}(?:{'|'.join(types)})"
-            )
-    return re.compile("|".join(branches) or "(?!)")
+            checks.setdefault(f"{no_strip}(?:{'|'.join(types)})", []).append(length)
+    branches = []
+    for rest, sizes_here in checks.items():
+        needless = _DIGITS_ONLY.fullmatch(general or "") and all(
+            size in sizes_here for size in _widths(general or "")
+        )
+        guard = "" if needless else rf"(?=(?:{_digits(sizes_here)})\Z)"
+        branches.append(rf"{guard}(?=(?:{general})\Z){rest}")
+    return "|".join(branches) or "(?!)"
 
 
 def _prefix_stripper(md: PhoneMetadata) -> Callable[[str], bool]:
@@ -279,6 +304,15 @@ def _never(nsn: str) -> None:
     return None
 
 
+def _nsn_sizes(cc_digits: str) -> range:
+    """The NSN lengths of the MSISDNs of 7-15 digits that start with ``cc_digits``."""
+    return range(7 - len(cc_digits), 16 - len(cc_digits))
+
+
+def _compile(pattern: str) -> _Check:
+    return re.compile(pattern, re.ASCII).fullmatch  # \d: ASCII digits, a cheaper test
+
+
 @cache
 def _check(cc_digits: str) -> _Check:
     """Compile, on first use, the test of the NSNs of one calling code: a callable
@@ -289,6 +323,7 @@ def _check(cc_digits: str) -> _Check:
     if main is None:
         return _never
     foldable = not main.national_prefix_transform_rule
+    sizes = _nsn_sizes(cc_digits)
     known = [(region, md) for region in regions if (md := _metadata(cc, region)) is not None]
     # _region_code_for_number_from_list, in the same order: a region with leading digits
     # is chosen by them alone, another one if the number is valid for it.
@@ -298,7 +333,8 @@ def _check(cc_digits: str) -> _Check:
     ):
         run = list(items)
         checks: dict[str, _Check] = {
-            region: _region_regex(md, main if foldable else None).fullmatch for region, md in run
+            region: _compile(_region_pattern(md, main if foldable else None, sizes))
+            for region, md in run
         }
         if by_leading:  # consecutive regions share one regex; the first match names the region
             leading = "|".join(f"(?P<{region}>{md.leading_digits})" for region, md in run)
@@ -320,3 +356,23 @@ def _check(cc_digits: str) -> _Check:
         return check
     strips = _prefix_stripper(main)
     return lambda nsn: None if (valid := check(nsn)) is None or strips(nsn) else valid
+
+
+@cache
+def _msisdn_check(cc_digits: str) -> _Check:
+    """Compile, on first use, the test of whole MSISDNs (any string in) of one calling
+    code: a callable returning None for those that ``is_valid_msisdn`` refuses."""
+    cc = int(cc_digits)
+    regions = COUNTRY_CODE_TO_REGION_CODE[cc]
+    main = _metadata(cc, regions[0])
+    if len(regions) == 1 and main is not None and not main.national_prefix_transform_rule:
+        # the test of _check in one regex, after the code: its lengths keep to 7-15 digits
+        return _compile(f"{cc_digits}(?:{_region_pattern(main, main, _nsn_sizes(cc_digits))})")
+    check, size = _check(cc_digits), len(cc_digits)
+
+    def valid(msisdn: str) -> object | None:
+        if not (msisdn.startswith(cc_digits) and 7 <= len(msisdn) <= 15):
+            return None
+        return check(msisdn[size:]) if msisdn.isascii() and msisdn.isdigit() else None
+
+    return valid

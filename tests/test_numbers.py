@@ -17,6 +17,7 @@ from smsxml.numbers import (
     country_of,
     invalid_msisdns,
     is_valid_msisdn,
+    msisdn_checker,
     normalize,
 )
 
@@ -141,6 +142,8 @@ def test_is_valid_msisdn_accepts(msisdn: str) -> None:
         "3361234567812345",  # 16 digits
         "336123",  # 6 digits
         "\u0663\u0663\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668",  # Arabic digits
+        "336123456\u0667\u0668",  # a FR mobile ending in Arabic-Indic digits
+        "3361234567\uff18",  # a FR mobile ending in a fullwidth 8
         "99912345678",  # unassigned calling code
         "3361234567",  # FR too short
         "33012345678",  # FR NSN cannot start with 0
@@ -176,6 +179,8 @@ def _mutate(example: tuple[str, str], edit: str, at: int, digit: str) -> str:
         nsn = nsn[:at] + digit + nsn[at:]
     elif edit == "delete":
         nsn = nsn[:at] + nsn[at + 1 :]
+    elif edit == "unicode" and at < len(nsn):  # the same digit, Arabic-Indic: not ASCII
+        nsn = nsn[:at] + chr(0x0660 + int(nsn[at])) + nsn[at + 1 :]
     return cc + nsn
 
 
@@ -186,7 +191,7 @@ RANDOM_MSISDNS = st.builds(
 NEAR_EXAMPLES = st.builds(
     _mutate,
     st.sampled_from(EXAMPLES),
-    st.sampled_from(["keep", "replace", "insert", "delete"]),
+    st.sampled_from(["keep", "replace", "insert", "delete", "unicode"]),
     st.integers(0, 15),
     DIGIT,
 )
@@ -257,6 +262,29 @@ def test_checker_for_agrees_with_is_valid_msisdn(msisdn: str) -> None:
         and checker[1](msisdn[checker[0] :]) is not None
     )
     assert unrolled == is_valid_msisdn(msisdn)
+
+
+ANY_MSISDNS = st.one_of(
+    RANDOM_MSISDNS,
+    NEAR_EXAMPLES,
+    st.text(alphabet="0123456789+ \u0661\uff16", max_size=17),
+)
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(ANY_MSISDNS, st.sampled_from(CODES))
+def test_msisdn_checker_tests_its_own_calling_code_only(msisdn: str, code: str) -> None:
+    """The test for a code's prefix accepts exactly the valid MSISDNs of that code, any
+    string in: the streaming validator tries the latest one on every number first."""
+    assert (msisdn_checker(msisdn[:3])(msisdn) is not None) == is_valid_msisdn(msisdn)
+    accepted = msisdn_checker(code + "00")(msisdn) is not None
+    assert accepted == (msisdn.startswith(code) and is_valid_msisdn(msisdn))
+
+
+def test_msisdn_checker_refuses_everything_for_unknown_codes() -> None:
+    """No known calling code (or a leading 0): a test that refuses every string."""
+    for prefix in ("999", "033", "abc", ""):
+        assert msisdn_checker(prefix)("33612345678") is None
 
 
 @settings(max_examples=300, deadline=None)
