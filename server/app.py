@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -55,8 +56,8 @@ class BridgeApp:
         self.metrics = Metrics()
         self.store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
         self.metrics.watch_queue(self.store.counts)
-        if settings.demo and self.store.account("demo") is None:
-            self.store.add_account("demo", "demo", settings.demo_credits)
+        if settings.demo:
+            self._add_demo_account()
         self.providers: dict[str, Provider] = {
             name: build(
                 config.kind,
@@ -93,6 +94,15 @@ class BridgeApp:
                 Rule("/metrics", endpoint="metrics", methods=["GET"]),
             ]
         )
+
+    def _add_demo_account(self) -> None:
+        """The demo account, unless it exists; several workers start at once, and the
+        database says which one made it."""
+        if self.store.account("demo") is None:
+            try:
+                self.store.add_account("demo", "demo", self.settings.demo_credits)
+            except IntegrityError:  # another process made it meanwhile
+                pass
 
     def callback_url(self, provider: str) -> str | None:
         """The delivery-callback URL given to ``provider`` (None if it sends none)."""

@@ -56,6 +56,7 @@ def child_exit(server, worker):
 def post_worker_init(worker):
     """Build the bridge before the worker takes its first connection: otherwise the first
     requests of every worker wait for migrations and imports (hundreds of ms)."""
-    from smsxml.server.wsgi import warm_up
+    from smsxml.server import wsgi
 
-    warm_up()
+    if worker.wsgi is wsgi.application:  # not when this config serves another app
+        wsgi.warm_up()

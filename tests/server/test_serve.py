@@ -15,8 +15,13 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+import pytest
+
+from smsxml.server.app import BridgeApp
+from smsxml.server.store import Store
 
 from ..conftest import ROOT, wait_for
+from .conftest import bridge_settings
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -176,3 +181,18 @@ def test_sandbox_command_serves_every_provider(tmp_path: Path) -> None:
         _stop(process)
     assert f"isms        http://127.0.0.1:{port}/isms" in output
     assert answer.text == "Credits:42.00"
+
+
+def test_workers_starting_together_share_one_demo_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every worker adds the demo account unless it exists; a worker that loses the race
+    (another one inserted it between its look and its insert) starts all the same."""
+    settings = bridge_settings(tmp_path)
+    BridgeApp(settings).stop()
+    monkeypatch.setattr(Store, "account", lambda self, name: None)  # it looked too early
+    late = BridgeApp(settings)
+    try:
+        assert [account.name for account in late.store.accounts()] == ["demo"]
+    finally:
+        late.stop()
