@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit"]
@@ -35,10 +36,20 @@ class _Waiting(Generic[Item, Result]):
 class GroupCommit(Generic[Item, Result]):
     """Commit items in groups with ``write(items)``: it runs one transaction and returns
     one result (or exception instance) per item, in order. If it raises, the group is
-    rolled back and each item is tried again alone, so that one bad item fails alone."""
+    rolled back and each item is tried again alone, so that one bad item fails alone.
 
-    def __init__(self, write: Callable[[list[Item]], list[Result | BaseException]]) -> None:
+    ``turn`` (a context manager factory, e.g. a lock shared with other processes) is
+    entered before the group is taken, so that writes arriving while the leader waits
+    for it are committed with it."""
+
+    def __init__(
+        self,
+        write: Callable[[list[Item]], list[Result | BaseException]],
+        *,
+        turn: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
         self._write = write
+        self._turn = turn
         self._lock = threading.Lock()
         self._queue: list[_Waiting[Item, Result]] = []
         self._leading = False
@@ -61,10 +72,15 @@ class GroupCommit(Generic[Item, Result]):
 
     def _lead(self) -> None:
         """Commit what is waiting (this caller's item among it), then hand over."""
-        with self._lock:
-            group, self._queue = self._queue, []
+        group: list[_Waiting[Item, Result]] = []
         try:
-            self._commit(group)
+            with self._turn():  # what arrives while waiting for the turn joins the group
+                group = self._take()
+                self._commit(group)
+        except BaseException as error:  # from the turn itself: nothing more is written
+            for waiting in group or self._take():
+                if waiting.result is None and waiting.error is None:
+                    waiting.error = error
         finally:
             with self._lock:
                 if self._queue:
@@ -75,6 +91,11 @@ class GroupCommit(Generic[Item, Result]):
                     self._leading = False
             for waiting in group:
                 waiting.ready.set()
+
+    def _take(self) -> list[_Waiting[Item, Result]]:
+        with self._lock:
+            group, self._queue = self._queue, []
+        return group
 
     def _commit(self, group: list[_Waiting[Item, Result]]) -> None:
         try:

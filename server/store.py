@@ -201,7 +201,11 @@ class Store:
         self._writer_lock: tuple[int, IO[bytes]] | None = None
         if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
             self._writer_lock_path = f"{parsed.database}-writer.lock"
-        self._accepts: GroupCommit[_NewMessage, str] = GroupCommit(self._write_messages)
+        # the group is taken once it is this process's turn to write: sends that arrive
+        # while another process commits join it
+        self._accepts: GroupCommit[_NewMessage, str] = GroupCommit(
+            self._write_messages, turn=self._writer_turn
+        )
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
         if migrate:
             from smsxml.server.migrate import upgrade
@@ -238,9 +242,13 @@ class Store:
         return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self.is_sqlite else moment
 
     @contextmanager
-    def _raw_transaction(self) -> Iterator[Any]:
-        """A write transaction on this thread's raw connection (BEGIN IMMEDIATE on SQLite)."""
+    def _raw_transaction(self, *, turn_taken: bool = False) -> Iterator[Any]:
+        """A write transaction on this thread's raw connection (BEGIN IMMEDIATE on SQLite),
+        in the writers' turn (``turn_taken``: the caller is in it already)."""
         connection = self._raw_connection(self.engine, "writer")
+        if turn_taken:
+            yield from self._raw_transaction_body(connection)
+            return
         with self._writer_turn():
             yield from self._raw_transaction_body(connection)
 
@@ -483,7 +491,7 @@ class Store:
         or refused with :class:`InsufficientCredits` (and leaves nothing behind)."""
         outcomes: list[str | BaseException] = []
         now = utcnow()
-        with self._raw_transaction() as db:
+        with self._raw_transaction(turn_taken=True) as db:
             for message in messages:
                 account, cost = message.account, message.parts * len(message.recipients)
                 db.execute(self._sql["charge"], (cost, account.id, cost))

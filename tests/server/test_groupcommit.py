@@ -100,3 +100,39 @@ def test_a_lone_caller_commits_at_once() -> None:
     with pytest.raises(Refused):
         commit.submit("poor-y")
     assert journal.groups == [["x"], ["poor-y"]]
+
+
+def test_writes_arriving_while_the_leader_waits_for_its_turn_join_its_group() -> None:
+    """The turn (another process's commit) is awaited before the group is taken."""
+    journal = Journal()
+    journal.release.set()
+    turn = threading.Lock()
+    commit = GroupCommit(journal.write, turn=lambda: turn)
+    turn.acquire()  # another process is committing
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(commit.submit, item) for item in ("a", "b", "c")]
+        deadline = time.monotonic() + 10
+        while _queued(commit) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        turn.release()
+        assert sorted(future.result(10) for future in futures) == ["A", "B", "C"]
+    assert [sorted(group) for group in journal.groups] == [["a", "b", "c"]]
+
+
+def test_when_the_turn_fails_every_waiting_caller_gets_the_error() -> None:
+    """Nothing is written, and no write is left behind to be committed later."""
+    journal = Journal()
+    journal.release.set()
+
+    class Broken:
+        def __enter__(self) -> None:
+            raise OSError("the lock file is gone")
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    commit = GroupCommit(journal.write, turn=Broken)
+    with pytest.raises(OSError, match="lock file"):
+        commit.submit("a")
+    assert journal.groups == [] and _queued(commit) == 0
