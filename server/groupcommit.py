@@ -78,7 +78,8 @@ class GroupCommit(Generic[Item, Result]):
                 group = self._take()
                 self._commit(group)
         except BaseException as error:  # from the turn itself: nothing more is written
-            for waiting in group or self._take():
+            group = group or self._take()
+            for waiting in group:
                 if waiting.result is None and waiting.error is None:
                     waiting.error = error
         finally:

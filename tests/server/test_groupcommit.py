@@ -124,15 +124,26 @@ def test_when_the_turn_fails_every_waiting_caller_gets_the_error() -> None:
     """Nothing is written, and no write is left behind to be committed later."""
     journal = Journal()
     journal.release.set()
+    commit: GroupCommit[str, str]
 
     class Broken:
         def __enter__(self) -> None:
+            deadline = time.monotonic() + 10
+            while _queued(commit) < 2:  # the second caller waits behind this one
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
             raise OSError("the lock file is gone")
 
         def __exit__(self, *exc: object) -> None:
             pass
 
     commit = GroupCommit(journal.write, turn=Broken)
-    with pytest.raises(OSError, match="lock file"):
-        commit.submit("a")
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(commit.submit, "a")
+        while _queued(commit) < 1:
+            time.sleep(0.001)
+        second = pool.submit(commit.submit, "b")
+        for future in (first, second):
+            with pytest.raises(OSError, match="lock file"):
+                future.result(10)
     assert journal.groups == [] and _queued(commit) == 0
