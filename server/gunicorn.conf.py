@@ -27,6 +27,8 @@ errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 preload_app = False  # each worker opens its own database connections after the fork
+#: a kept-alive connection is closed (with "Connection: close") after this many requests
+REQUESTS_PER_CONNECTION = int(os.environ.get("SMSXML_REQUESTS_PER_CONNECTION", 200))
 
 
 _metrics_dir = None  # the folder on_starting made (on_exit removes it)
@@ -51,6 +53,14 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def pre_request(worker, req):
+    """Close kept-alive connections now and then: a connection stays with the worker that
+    accepted it, so a few busy clients can all land on one worker (one core, the other
+    idle). On reconnecting, the idler worker, quicker to accept, tends to take them."""
+    if req.req_number % REQUESTS_PER_CONNECTION == 0:
+        req.must_close = True
 
 
 def post_worker_init(worker):

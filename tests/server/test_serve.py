@@ -3,6 +3,7 @@ the shipped configuration, and `smsxml sandbox`."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import selectors
 import signal
@@ -98,8 +99,8 @@ def _tables(database: Path) -> set[str]:
 
 def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> None:
     """gunicorn -c server/gunicorn.conf.py smsxml.server.wsgi:application builds the
-    bridge in every worker before any request, answers ?wsdl, and its /metrics count
-    the requests of every worker."""
+    bridge in every worker before any request, answers ?wsdl, closes kept-alive
+    connections now and then, and its /metrics count the requests of every worker."""
     port = _free_port()
     env = {
         **ENV,
@@ -107,6 +108,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         "SMSXML_PUBLIC_URL": "https://sms.example.org",
         "SMSXML_BIND": f"127.0.0.1:{port}",
         "SMSXML_WORKERS": "2",
+        "SMSXML_REQUESTS_PER_CONNECTION": "3",
     }
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     process = subprocess.Popen(
@@ -136,6 +138,15 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         assert answer.status_code == 200
         assert b'location="https://sms.example.org/soap"' in answer.content
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+        # a kept-alive connection is closed after 3 requests (the workers rebalance)
+        with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=5)) as connection:
+            said = []
+            for _ in range(3):
+                connection.request("GET", "/healthz")
+                answer = connection.getresponse()
+                answer.read()
+                said.append(answer.getheader("Connection"))
+        assert said == ["keep-alive", "keep-alive", "close"]
         # /metrics counts what every worker answered, whichever worker serves it
         for _ in range(12):  # a new connection each: both workers answer some
             refused = httpx.post(f"http://127.0.0.1:{port}/soap", content=b"<nope/>", timeout=5)
