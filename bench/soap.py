@@ -3,8 +3,9 @@
 What runs (everything on this machine, loopback only):
 
 - the bridge, as in production: ``gunicorn -c server/gunicorn.conf.py
-  smsxml.server.wsgi:application`` with 2 gthread workers of 4 threads (the shipped
-  configuration), its own temporary SQLite file
+  smsxml.server.wsgi:application`` as shipped (one gthread worker of 4 threads per core,
+  ``--workers`` to change it, and the writer process that commits every worker's sends;
+  its CPU counts as the server's), its own temporary SQLite file
   in WAL mode with ``synchronous=FULL`` (a send is answered only once committed and
   fsynced), once with the fast lane (the production setting) and, with ``--lane both``
   or ``spyne``, once more with ``SMSXML_FAST_LANE=false`` (everything through spyne),
@@ -42,7 +43,7 @@ the gunicorn master and workers (``/proc``) divided by the calls; ``cli`` the lo
 generator's CPU in cores.
 
     .venv/bin/python bench/soap.py [--duration 8] [--repeat 3] [--connections 4]
-                                   [--lane fast|spyne|both] [--client auto|wrk|python]
+                                   [--lane fast|spyne|both] [--client auto|wrk|python] [--workers N]
                                    [--payloads query,send1,send10k] [--keep DIR] [--json FILE]
 
 Targets (2-core machine, fast lane): ``query`` ≥ 4 000 calls/s with p99 ≤ 5 ms and at
@@ -313,12 +314,24 @@ def bench_config(workdir: Path) -> Path:
     return path
 
 
+WORKERS: int | None = None  # --workers; None: the shipped config decides
+
+
+def default_workers() -> int:
+    """How many workers the shipped gunicorn config starts on this machine."""
+    settings: dict[str, Any] = {"__file__": str(GUNICORN_CONF)}
+    exec(compile(GUNICORN_CONF.read_text(), str(GUNICORN_CONF), "exec"), settings)
+    return int(settings["workers"])
+
+
 def start_gunicorn(
     label: str, app: str, env: dict[str, str], workdir: Path, chdir: Path | None = None
 ) -> Server:
     port = free_port()
     log = workdir / f"{label}.log"
-    full_env = os.environ | env | {"SMSXML_BIND": f"127.0.0.1:{port}", "SMSXML_WORKERS": "2"}
+    full_env = os.environ | env | {"SMSXML_BIND": f"127.0.0.1:{port}"}
+    if WORKERS:
+        full_env["SMSXML_WORKERS"] = str(WORKERS)
     argv = [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF)]
     if chdir is not None:
         argv += ["--chdir", str(chdir)]
@@ -695,6 +708,9 @@ def main() -> None:
     parser.add_argument("--lane", choices=("fast", "spyne", "both"), default="both")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn workers (default: the shipped config's, one per core)"
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds per server and payload")
     parser.add_argument(
         "--payloads", default="query,send1,send10k", help="comma-separated: query,send1,send10k"
@@ -704,6 +720,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every run's figures to this file")
     args = parser.parse_args()
 
+    global WORKERS
+    WORKERS = args.workers
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
     payload_keys = [p.strip() for p in args.payloads.split(",") if p.strip()]
@@ -738,7 +756,8 @@ def main() -> None:
         f"gunicorn {version('gunicorn')}, SQLite {sqlite3.sqlite_version}"
     )
     print(
-        "  servers: gunicorn -c server/gunicorn.conf.py, 2 gthread workers x 4 threads each; "
+        f"  servers: gunicorn -c server/gunicorn.conf.py, {args.workers or default_workers()}"
+        " gthread workers x 4 threads each; "
         f"lanes: {', '.join(lanes)} + floor"
     )
     print(

@@ -54,7 +54,11 @@ class BridgeApp:
     def __init__(self, settings: Settings, *, provider_urls: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
+        self.store = Store(
+            settings.database_url,
+            synchronous=settings.sqlite_synchronous,
+            writer_socket=settings.writer_socket,
+        )
         self.metrics.watch_queue(self.store.counts)
         if settings.demo:
             self._add_demo_account()

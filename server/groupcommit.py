@@ -70,6 +70,15 @@ class GroupCommit(Generic[Item, Result]):
             raise mine.error
         return mine.result  # type: ignore[return-value]
 
+    def write_now(self, items: list[Item]) -> list[Result | BaseException]:
+        """Commit ``items`` now, in this thread, for a caller that gathers its own groups
+        (the writer process): the same turn, transaction and failure rules as
+        :meth:`submit`; one result or exception instance per item."""
+        group: list[_Waiting[Item, Result]] = [_Waiting(item) for item in items]
+        with self._turn():
+            self._commit(group)
+        return [w.error if w.error is not None else w.result for w in group]  # type: ignore[misc]
+
     def _lead(self) -> None:
         """Commit what is waiting (this caller's item among it), then hand over."""
         group: list[_Waiting[Item, Result]] = []

@@ -31,22 +31,50 @@ preload_app = False  # each worker opens its own database connections after the 
 REQUESTS_PER_CONNECTION = int(os.environ.get("SMSXML_REQUESTS_PER_CONNECTION", 200))
 
 
-_metrics_dir = None  # the folder on_starting made (on_exit removes it)
+BRIDGE = "smsxml.server.wsgi:application"
+_folder = None  # the private folder on_starting made (on_exit removes it)
+_writer = None  # the writer process on_starting started (on_exit stops it)
 
 
 def on_starting(server):
-    """Workers share their metrics through files in a fresh folder (prometheus_client's
-    multiprocess mode), so that /metrics counts every worker, whichever one answers. A
-    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start."""
-    global _metrics_dir
+    """Before the workers: a private folder, for the workers' metrics (prometheus_client's
+    multiprocess mode, so that /metrics counts every worker, whichever one answers; a
+    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start) and for
+    the socket of the writer process, which commits every worker's sends on SQLite
+    (smsxml.server.writer; SMSXML_WRITER=false leaves each worker committing its own)."""
+    global _folder, _writer
+    _folder = tempfile.mkdtemp(prefix="smsxml-gunicorn-")  # 0700: this user's only
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        _metrics_dir = tempfile.mkdtemp(prefix="smsxml-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(_folder, "metrics")
+        os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if getattr(server.app, "app_uri", None) != BRIDGE:
+        return  # this config serves another app (the benchmark's floor)
+    if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
+        return
+    from sqlalchemy.engine import make_url
+
+    from smsxml.server.settings import Settings
+
+    settings = Settings.load(None)
+    database = make_url(settings.database_url)
+    on_sqlite_file = database.get_backend_name() == "sqlite" and database.database not in (
+        None,
+        "",
+        ":memory:",
+    )
+    if settings.writer_socket is None and on_sqlite_file:
+        from smsxml.server.writer import WriterProcess
+
+        path = os.path.join(_folder, "writer.sock")
+        _writer = WriterProcess(path).start()
+        os.environ["SMSXML_WRITER_SOCKET"] = path  # the workers inherit it
 
 
 def on_exit(server):
-    if _metrics_dir is not None:
-        shutil.rmtree(_metrics_dir, ignore_errors=True)
+    if _writer is not None:
+        _writer.stop()
+    if _folder is not None:
+        shutil.rmtree(_folder, ignore_errors=True)
 
 
 def child_exit(server, worker):

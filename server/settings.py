@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     sandbox: bool = True
     #: SQLite durability: FULL survives power loss; NORMAL only process crashes
     sqlite_synchronous: str = "FULL"
+    #: the Unix socket of the writer process that commits every worker's sends
+    #: (gunicorn's shipped config starts one on SQLite and sets this); None: each
+    #: process commits its own
+    writer_socket: str | None = None
     providers: dict[str, ProviderSettings] = Field(default_factory=_sandbox_providers)
     routes: dict[str, list[str]] = Field(default_factory=_default_routes)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)

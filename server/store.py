@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,11 +30,26 @@ from smsxml.server.groupcommit import GroupCommit
 from smsxml.server.models import Account, Delivery, DeliveryEvent, LedgerEntry, Message, Secret
 from smsxml.status import DeliveryState
 
-__all__ = ["AccountInfo", "Claimed", "InsufficientCredits", "Store", "utcnow"]
+if TYPE_CHECKING:
+    from smsxml.server.writer import WriterClient
+
+__all__ = [
+    "WRITER_MAX_RECIPIENTS",
+    "AccountInfo",
+    "Claimed",
+    "InsufficientCredits",
+    "NewMessage",
+    "Store",
+    "utcnow",
+]
 
 #: how often a remembered password verification looks at the stored hash again (a
 #: password changed by another process is then refused within this time)
 AUTH_RECHECK_SECONDS = 30.0
+#: larger sends are committed by their own process even when there is a writer process:
+#: their commit costs far more than its fsync, and copying their list to the writer
+#: would cost more than sharing that fsync saves
+WRITER_MAX_RECIPIENTS = 1000
 QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
 DELIVERED, FAILED = DeliveryState.DELIVERED.value, DeliveryState.FAILED.value
 
@@ -68,16 +83,17 @@ class _Verified:
 
 
 @dataclass(frozen=True)
-class _NewMessage:
-    """A send on its way into the store."""
+class NewMessage:
+    """A send on its way into the store (maybe through the writer process)."""
 
     account: AccountInfo
-    message_id: str
+    message_id: str  # drawn before the commit: the row's key, so a retry cannot store it twice
     sender: str
     text: str
     coding: str
     flash: bool
-    recipients: Sequence[str]
+    pending: str  # the recipients, one per line (the ``pending`` column)
+    count: int  # how many recipients
     parts: int
     send_at: datetime | None
     dlr_url: str | None
@@ -160,6 +176,7 @@ def _hot_sql(marker: str) -> dict[str, str]:
             f" recipients, send_at, dlr_url, created_at, pending) VALUES ({values(12)})"
         ),
         "pending": (f"SELECT pending FROM messages WHERE id = {marker} AND account_id = {marker}"),
+        "stored": f"SELECT 1 FROM messages WHERE id = {marker}",
         "to_expand": (
             "SELECT id, pending, send_at, created_at FROM messages"
             " WHERE pending IS NOT NULL ORDER BY created_at LIMIT 100"
@@ -176,7 +193,14 @@ def _hot_sql(marker: str) -> dict[str, str]:
 class Store:
     """Accounts, messages and deliveries in one SQL database (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL", migrate: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        synchronous: str = "FULL",
+        migrate: bool = True,
+        writer_socket: str | None = None,
+    ) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -203,9 +227,16 @@ class Store:
             self._writer_lock_path = f"{parsed.database}-writer.lock"
         # the group is taken once it is this process's turn to write: sends that arrive
         # while another process commits join it
-        self._accepts: GroupCommit[_NewMessage, str] = GroupCommit(
+        self._accepts: GroupCommit[NewMessage, str] = GroupCommit(
             self._write_messages, turn=self._writer_turn
         )
+        self._integrity_error = self.engine.dialect.loaded_dbapi.IntegrityError
+        #: sends go to the writer process when there is one (see smsxml.server.writer)
+        self._writer: WriterClient | None = None
+        if writer_socket:
+            from smsxml.server.writer import WriterClient
+
+            self._writer = WriterClient(writer_socket)
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
         if migrate:
             from smsxml.server.migrate import upgrade
@@ -213,6 +244,8 @@ class Store:
             upgrade(self.engine)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         with self._lock:
             for connection in self._raw:
                 connection.close()
@@ -465,35 +498,75 @@ class Store:
         dlr_url: str | None = None,
     ) -> str:
         """Charge the account and store the message with its recipients, in one
-        transaction (shared with the sends of other threads that arrive meanwhile: see
-        :mod:`~smsxml.server.groupcommit`); the dispatcher turns the recipients into
-        delivery rows (expand).
+        transaction; the dispatcher turns the recipients into delivery rows (expand).
+        The writer process commits it when there is one (up to
+        :data:`WRITER_MAX_RECIPIENTS` recipients), else this process (see :meth:`commit`).
 
         Raises :class:`InsufficientCredits` (and stores nothing) when the account cannot
         pay ``parts × recipients``.
         """
-        message = _NewMessage(
+        message = NewMessage(
             account=account,
             message_id=new_message_id(),
             sender=sender,
             text=text,
             coding=coding,
             flash=flash,
-            recipients=recipients,
+            pending="\n".join(recipients),
+            count=len(recipients),
             parts=parts,
             send_at=send_at,
             dlr_url=dlr_url,
         )
-        return self._accepts.submit(message)
+        if self._writer is not None and message.count <= WRITER_MAX_RECIPIENTS:
+            stored = self._writer.commit(message)
+            if stored is not None:
+                return stored
+            # the writer did not take it (or did not say): commit it here; its id keeps
+            # it from being stored twice
+        return self.commit(message)
 
-    def _write_messages(self, messages: list[_NewMessage]) -> list[str | BaseException]:
+    def commit(self, message: NewMessage) -> str:
+        """Charge and store ``message`` in this process, in one transaction shared with
+        the sends of other threads that arrive meanwhile (see
+        :mod:`~smsxml.server.groupcommit`).
+
+        A message whose row exists already (the writer stored it but its answer was lost)
+        is neither stored nor charged again: its id is the row's primary key."""
+        try:
+            return self._accepts.submit(message)
+        except self._integrity_error:
+            if self._stored(message.message_id):
+                return message.message_id
+            raise
+
+    def commit_many(self, messages: list[NewMessage]) -> list[str | BaseException]:
+        """:meth:`commit` for a batch in hand (the writer process's): one transaction, one
+        id or exception instance per message."""
+        outcomes = self._accepts.write_now(messages)
+        return [
+            message.message_id
+            if isinstance(outcome, self._integrity_error) and self._stored(message.message_id)
+            else outcome
+            for message, outcome in zip(messages, outcomes, strict=True)
+        ]
+
+    def _stored(self, message_id: str) -> bool:
+        cursor = self._raw_connection(self.reader, "reader").cursor()
+        try:
+            cursor.execute(self._sql["stored"], (message_id,))
+            return cursor.fetchone() is not None
+        finally:
+            cursor.close()
+
+    def _write_messages(self, messages: list[NewMessage]) -> list[str | BaseException]:
         """One transaction for the messages of a group commit: each is charged and stored,
         or refused with :class:`InsufficientCredits` (and leaves nothing behind)."""
         outcomes: list[str | BaseException] = []
         now = utcnow()
         with self._raw_transaction(turn_taken=True) as db:
             for message in messages:
-                account, cost = message.account, message.parts * len(message.recipients)
+                account, cost = message.account, message.parts * message.count
                 db.execute(self._sql["charge"], (cost, account.id, cost))
                 charged = db.fetchone()
                 if charged is None:
@@ -513,11 +586,11 @@ class Store:
                         message.coding,
                         message.flash,
                         message.parts,
-                        len(message.recipients),
+                        message.count,
                         message.send_at,
                         message.dlr_url,
                         now,
-                        "\n".join(message.recipients),  # rows come later: see expand()
+                        message.pending,  # rows come later: see expand()
                     ),
                 )
                 outcomes.append(message.message_id)

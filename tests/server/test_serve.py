@@ -97,10 +97,34 @@ def _tables(database: Path) -> set[str]:
         return {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
 
 
+SEND = (
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+    '<t:send xmlns:t="http://smsxml.org/isms/1"><username>demo</username>'
+    "<password>demo</password><from>Shop</from><to><recipients>306912345678</recipients>"
+    "</to><message>hello</message><coding>GSM</coding><flash>false</flash></t:send>"
+    "</soap:Body></soap:Envelope>"
+)
+
+
+def _writer_processes(master: int) -> list[int]:
+    """The writer processes (python -m smsxml.server.writer) whose parent is ``master``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"smsxml.server.writer" in command and parent == master:
+            found.append(int(entry.name))
+    return found
+
+
 def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> None:
     """gunicorn -c server/gunicorn.conf.py smsxml.server.wsgi:application builds the
-    bridge in every worker before any request, answers ?wsdl, closes kept-alive
-    connections now and then, and its /metrics count the requests of every worker."""
+    bridge in every worker before any request, starts the writer process (stopped with
+    the master), answers ?wsdl and send, closes kept-alive connections now and then, and
+    its /metrics count the requests of every worker."""
     port = _free_port()
     env = {
         **ENV,
@@ -123,6 +147,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         stderr=subprocess.DEVNULL,
         env=env,
     )
+    writers: list[int] = []
     try:
         # each worker builds its bridge (migrations included) before its first request
         database = tmp_path / "g.sqlite3"
@@ -138,6 +163,20 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         assert answer.status_code == 200
         assert b'location="https://sms.example.org/soap"' in answer.content
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+        writers = _writer_processes(process.pid)
+        assert len(writers) == 1
+        sent = httpx.post(
+            f"http://127.0.0.1:{port}/soap",
+            content=SEND.encode(),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"send"'},
+            timeout=10,
+        )
+        assert sent.status_code == 200, sent.text
+        message_id = sent.text.split("<id>")[1].split("</id>")[0]
+        with closing(sqlite3.connect(database)) as db:
+            assert db.execute(
+                "SELECT recipients FROM messages WHERE id = ?", (message_id,)
+            ).fetchall() == [(1,)]
         # a kept-alive connection is closed after 3 requests (the workers rebalance)
         with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=5)) as connection:
             said = []
@@ -160,6 +199,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
     finally:
         process.terminate()
         process.wait(20)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in writers)
 
 
 def test_sandbox_command_serves_every_provider(tmp_path: Path) -> None:

@@ -1,0 +1,289 @@
+"""The writer process: on SQLite, one process commits the sends of every gunicorn worker
+(``server/gunicorn.conf.py`` starts it and tells the workers where it listens).
+
+SQLite has one writer at a time, and a durable commit costs an fsync. Each worker
+group-commits the sends of its own threads (:mod:`~smsxml.server.groupcommit`), but
+workers still take turns, each paying its own fsync, and a worker's committing thread
+shares the GIL with that worker's HTTP threads, so it holds the turn longer. Workers
+hand each accepted send over a Unix socket to this process instead, whose threads do
+nothing else: one commit then answers the sends of every worker.
+
+Nothing depends on it: a worker that cannot reach it (not started yet, restarting) or
+gets no answer in time commits the send itself. A send carries the id its worker drew,
+the primary key of its row, so a send the writer stored without answering is not stored
+(or charged) twice (:meth:`Store.commit`).
+
+On the wire: frames of JSON (never pickle) after a 4-byte length, on a Unix socket only
+this user can reach (its folder is 0700).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+
+from smsxml.server.store import AccountInfo, InsufficientCredits, NewMessage, Store
+
+__all__ = ["WriterClient", "WriterProcess", "serve"]
+
+log = logging.getLogger("smsxml.server.writer")
+
+#: how long a worker waits for the writer's answer before committing the send itself
+ANSWER_TIMEOUT = 10.0
+#: after the writer could not be reached, how long a worker commits alone before trying again
+RETRY_AFTER = 1.0
+_LENGTH = struct.Struct("!I")
+
+
+def send_frame(connection: socket.socket, data: bytes) -> None:
+    connection.sendall(_LENGTH.pack(len(data)) + data)
+
+
+def receive_frame(connection: socket.socket) -> bytes:
+    """One frame; EOFError if the other end closed (OSError, e.g. a timeout, as raised)."""
+    (length,) = _LENGTH.unpack(_receive(connection, _LENGTH.size))
+    return _receive(connection, length)
+
+
+def _receive(connection: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return bytes(data)
+
+
+def encode(message: NewMessage) -> bytes:
+    account = message.account
+    return json.dumps(
+        [
+            [account.id, account.name, account.credits],
+            message.message_id,
+            message.sender,
+            message.text,
+            message.coding,
+            message.flash,
+            message.pending,
+            message.count,
+            message.parts,
+            message.send_at.isoformat() if message.send_at else None,
+            message.dlr_url,
+        ]
+    ).encode()
+
+
+def decode(frame: bytes) -> NewMessage:
+    account, message_id, sender, text, coding, flash, pending, count, parts, send_at, dlr = (
+        json.loads(frame)
+    )
+    return NewMessage(
+        AccountInfo(*account),
+        message_id,
+        sender,
+        text,
+        coding,
+        flash,
+        pending,
+        count,
+        parts,
+        datetime.fromisoformat(send_at) if send_at else None,
+        dlr,
+    )
+
+
+class WriterClient:
+    """A worker's way to the writer: one connection per thread."""
+
+    def __init__(self, path: str, *, timeout: float = ANSWER_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._local = threading.local()
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+        self._connections: list[socket.socket] = []
+
+    def commit(self, message: NewMessage) -> str | None:
+        """The message's id once the writer committed it; None if the writer did not
+        take it or did not answer (the caller commits it then). Raises
+        :class:`InsufficientCredits` as :meth:`Store.commit` does."""
+        connection = self._connection()
+        if connection is None:
+            return None
+        try:
+            send_frame(connection, encode(message))
+            kind, value = json.loads(receive_frame(connection))
+        except (OSError, EOFError, ValueError) as error:
+            log.warning("the writer process did not answer (%s): committing here", error)
+            self._drop(connection)
+            return None
+        if kind == "ok":
+            return str(value)
+        if kind == "insufficient":
+            raise InsufficientCredits(message.account.name)
+        log.warning("the writer process could not commit (%s): committing here", value)
+        return None
+
+    def _connection(self) -> socket.socket | None:
+        connection: socket.socket | None = getattr(self._local, "connection", None)
+        if connection is None and time.monotonic() >= self._retry_at:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.settimeout(self.timeout)
+            try:
+                connection.connect(self.path)
+            except OSError:
+                connection.close()
+                self._retry_at = time.monotonic() + RETRY_AFTER
+                return None
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    def _drop(self, connection: socket.socket) -> None:
+        self._local.connection = None
+        with self._lock:
+            if connection in self._connections:
+                self._connections.remove(connection)
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+
+def serve(store: Store, path: str, *, parent: int | None = None) -> None:
+    """Commit the sends that arrive on the Unix socket ``path``: every send that has
+    arrived, from whichever worker, goes into the next transaction. Returns once the
+    process ``parent`` is gone (never if None)."""
+    if os.path.exists(path):
+        os.unlink(path)  # left by a writer that died
+    with (
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener,
+        selectors.DefaultSelector() as selector,
+    ):
+        listener.bind(path)
+        listener.listen(64)
+        selector.register(listener, selectors.EVENT_READ)
+        while parent is None or os.getppid() == parent:
+            batch: list[tuple[socket.socket, NewMessage]] = []
+            for key, _ in selector.select(timeout=0.5):
+                if key.data is None:
+                    connection, _address = listener.accept()
+                    connection.settimeout(ANSWER_TIMEOUT)  # a worker sends whole frames
+                    selector.register(connection, selectors.EVENT_READ, connection)
+                    continue
+                connection = key.data
+                try:
+                    batch.append((connection, decode(receive_frame(connection))))
+                except (EOFError, OSError, ValueError):
+                    selector.unregister(connection)  # the worker closed its end
+                    connection.close()
+            if batch:
+                _answer(store, batch)
+
+
+def _answer(store: Store, batch: list[tuple[socket.socket, NewMessage]]) -> None:
+    try:
+        outcomes = store.commit_many([message for _, message in batch])
+    except Exception as error:  # e.g. the writers' turn: every worker commits itself
+        log.exception("writer: a commit failed")
+        outcomes = [error] * len(batch)
+    for (connection, _), outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, InsufficientCredits):
+            reply = ["insufficient", None]
+        elif isinstance(outcome, BaseException):
+            log.error("writer: a send could not be stored: %r", outcome)
+            reply = ["error", type(outcome).__name__]
+        else:
+            reply = ["ok", outcome]
+        try:
+            send_frame(connection, json.dumps(reply).encode())
+        except OSError:
+            pass  # the worker is gone: it commits the send itself (or never asks again)
+
+
+class WriterProcess:
+    """``python -m smsxml.server.writer`` beside gunicorn's master, started again if it
+    exits; the master's ``on_exit`` stops it."""
+
+    def __init__(self, path: str, *, ready_timeout: float = 60.0) -> None:
+        self.path = path
+        self.ready_timeout = ready_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    def start(self) -> WriterProcess:
+        self._spawn()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="writer-supervisor", daemon=True
+        )
+        self._supervisor.start()
+        return self
+
+    def _spawn(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smsxml.server.writer", self.path, str(os.getpid())]
+        )
+        deadline = time.monotonic() + self.ready_timeout
+        while not os.path.exists(self.path) and self.process.poll() is None:
+            if time.monotonic() > deadline:
+                log.warning("the writer process is not listening yet: workers commit alone")
+                return
+            time.sleep(0.05)
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            if self.process is not None and self.process.poll() is not None:
+                log.warning(
+                    "the writer process exited (%s): starting it again", self.process.returncode
+                )
+                self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(5)
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m smsxml.server.writer SOCKET PARENT_PID``: settings as for the workers
+    (``SMSXML_*``, ``SMSXML_CONFIG``)."""
+    from smsxml.server.settings import Settings
+
+    path, parent = argv or sys.argv[1:]
+    logging.basicConfig(level=logging.INFO, format="[writer %(process)d] %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    settings = Settings.load(None)
+    store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        serve(store, path, parent=int(parent))
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
