@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -191,3 +193,30 @@ def test_a_large_send_is_committed_by_its_own_worker(
         message_id = send(store, alice, recipients)
     assert rows(database, "SELECT recipients FROM messages") == [(len(recipients),)]
     assert message_id
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_writer_exits_when_its_master_is_gone(tmp_path: Path, database: str) -> None:
+    """A master killed outright (no on_exit) leaves no writer behind."""
+    path = tmp_path / "orphan.sock"
+    master = subprocess.Popen(
+        ["sh", "-c", f'"{sys.executable}" -m smsxml.server.writer "{path}" $$ & echo $!; sleep 30'],
+        stdout=subprocess.PIPE,
+    )
+    assert master.stdout is not None
+    writer_pid = int(master.stdout.readline())
+    try:
+        wait_for(path.exists, timeout=30)
+        assert _running(writer_pid)
+    finally:
+        master.kill()
+        master.wait()
+        master.stdout.close()
+    wait_for(lambda: not _running(writer_pid), timeout=10)
