@@ -142,9 +142,10 @@ class WriterClient:
             connection.settimeout(self.timeout)
             try:
                 connection.connect(self.path)
-            except OSError:
+            except OSError as error:
                 connection.close()
                 self._retry_at = time.monotonic() + RETRY_AFTER
+                log.warning("the writer process is not reachable (%s): committing here", error)
                 return None
             self._local.connection = connection
             with self._lock:
