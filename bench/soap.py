@@ -18,7 +18,9 @@ What runs (everything on this machine, loopback only):
 The dispatcher does not run during the benchmark: ``[dispatch] workers = 0``, and the
 only provider (net2sms kind, every route) points at ``127.0.0.1:9``, where nothing
 listens, with polling every hour. What is measured is acceptance: parse, schema check,
-authentication, charge, one ``deliveries`` row per recipient committed durably, answer.
+authentication, charge, the message with its recipient list committed durably, answer.
+The dispatcher later turns the list into one ``deliveries`` row per recipient (expand);
+that cost is not in these figures.
 Dispatch competes for the same SQLite writer and CPU; it is measured elsewhere.
 The account is made with ``smsxml accounts add bench --credits 10^15`` before the
 servers start (no demo account).
@@ -32,7 +34,8 @@ keep connections alive, as most SOAP clients do. Every answer is checked: HTTP 2
 the expected element (``<status>Queued</status>``, ``<id>…</id>``); anything else is a bug
 and is reported.
 After each send run, every id the bridge answered is looked up in its database: the
-message row and exactly one ``deliveries`` row per recipient must be there. Rows are
+message row and exactly its recipients (its list, or delivery rows once expanded) must
+be there. Rows are
 then deleted (``--keep-rows`` keeps them), so every run starts with the same table size.
 
 Each repetition runs every payload on every server, interleaved (floor, fast, spyne,

@@ -118,10 +118,13 @@ class BridgeApp:
         return f"{base}/dlr/{provider}/{self.tracker.token(provider)}"
 
     def start(self) -> None:
+        """Start dispatch and delivery tracking (the SOAP side needs no start)."""
         self.dispatcher.start()
         self.tracker.start()
+        self.metrics.dispatching.set(1)
 
     def stop(self) -> None:
+        self.metrics.dispatching.set(0)
         self.dispatcher.stop()
         self.tracker.stop()
         for provider in self.providers.values():

@@ -9,7 +9,9 @@ exponential backoff and a new round starts, until ``max_attempts`` rounds: then 
 
 A send whose answer never came (:class:`~smsxml.errors.OutcomeUnknown`) is retried like
 a temporary failure: delivery is at least once — a rare duplicate SMS is preferred to a
-lost one. The per-provider rate limit is a token bucket shared by this process' workers.
+lost one. The per-provider rate limit is a token bucket shared by this process' workers;
+under gunicorn one worker of a node dispatches (``smsxml.server.wsgi``), so it holds per
+node.
 """
 
 from __future__ import annotations

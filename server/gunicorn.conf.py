@@ -39,9 +39,10 @@ _writer = None  # the writer process on_starting started (on_exit stops it)
 def on_starting(server):
     """Before the workers: a private folder, for the workers' metrics (prometheus_client's
     multiprocess mode, so that /metrics counts every worker, whichever one answers; a
-    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start) and for
-    the socket of the writer process, which commits every worker's sends on SQLite
-    (smsxml.server.writer; SMSXML_WRITER=false leaves each worker committing its own)."""
+    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start), for the
+    lock that lets one worker dispatch, and for the socket of the writer process, which
+    commits every worker's sends on SQLite (smsxml.server.writer; SMSXML_WRITER=false
+    leaves each worker committing its own)."""
     global _folder, _writer
     _folder = tempfile.mkdtemp(prefix="smsxml-gunicorn-")  # 0700: this user's only
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -49,6 +50,8 @@ def on_starting(server):
         os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     if getattr(server.app, "app_uri", None) != BRIDGE:
         return  # this config serves another app (the benchmark's floor)
+    # one worker at a time dispatches and tracks deliveries (smsxml.server.wsgi)
+    os.environ["SMSXML_DISPATCH_LOCK"] = os.path.join(_folder, "dispatch.lock")
     if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
         return
     from sqlalchemy.engine import make_url

@@ -57,6 +57,12 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        self.dispatching = Gauge(
+            "smsxml_dispatching",
+            "1 in the process that runs dispatch and delivery tracking (one per node)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self._queue_source: Callable[[], dict[str, int]] | None = None
 
     def request(self, operation: str, seconds: float) -> None:

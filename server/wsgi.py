@@ -3,18 +3,23 @@ server/gunicorn.conf.py smsxml.server.wsgi:application``.
 
 Settings come from the environment and ``SMSXML_CONFIG`` (a TOML file), as for
 ``smsxml serve``. Each worker process builds its own bridge after the fork (database
-connections and threads do not survive a fork) and runs dispatcher workers and pollers
-beside its HTTP worker; several processes and machines share the queue through the
-database's leases. The in-process sandboxes are for ``smsxml serve``: under gunicorn,
-point the providers at real gateways or at a separate ``smsxml sandbox``.
+connections and threads do not survive a fork). One worker of a gunicorn master runs
+dispatch and delivery tracking (``SMSXML_DISPATCH_LOCK``, set by the shipped config: the
+worker holding that file lock does; when it dies, another takes over), so that rate
+limits hold per node and providers are polled once; without it, every worker dispatches.
+Several machines share the queue through the database's leases. The in-process
+sandboxes are for ``smsxml serve``: under gunicorn, point the providers at real gateways
+or at a separate ``smsxml sandbox``.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
 from smsxml.server.app import BridgeApp, settle_heap
 from smsxml.server.settings import Settings
@@ -23,6 +28,7 @@ __all__ = ["application", "warm_up"]
 
 _bridge: BridgeApp | None = None
 _lock = threading.Lock()
+_dispatch_lock: IO[bytes] | None = None  # held by the worker that dispatches
 
 
 def _get() -> BridgeApp:
@@ -34,10 +40,27 @@ def _get() -> BridgeApp:
                 if settings.sandbox:
                     settings = settings.model_copy(update={"sandbox": False})
                 bridge = BridgeApp(settings)
-                bridge.start()
+                _start_background(bridge, os.environ.get("SMSXML_DISPATCH_LOCK"))
                 atexit.register(bridge.stop)
                 _bridge = bridge
     return _bridge
+
+
+def _start_background(bridge: BridgeApp, lock_path: str | None) -> None:
+    """Start dispatch and tracking now, or (with ``lock_path``) once this process holds
+    that file lock: one worker at a time, the next when the holder's process ends."""
+    if not lock_path:
+        bridge.start()
+        return
+
+    def when_our_turn() -> None:
+        global _dispatch_lock
+        lock = open(lock_path, "a+b")  # noqa: SIM115 - held for the life of the process
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _dispatch_lock = lock  # closing it (even by garbage collection) would let go
+        bridge.start()
+
+    threading.Thread(target=when_our_turn, name="dispatch-turn", daemon=True).start()
 
 
 def warm_up() -> None:

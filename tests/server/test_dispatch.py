@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,8 +25,8 @@ from ..conftest import FAST_SCHEDULE, wait_for
 GREEK = ["306912345678", "306912345679", "306912345671"]
 
 
-def _send(bridge: BridgeServer, recipients: list[str]) -> str:
-    service = zeep.Client(bridge.wsdl_url).service
+def _send(bridge: BridgeServer, recipients: list[str], service: Any = None) -> str:
+    service = service or zeep.Client(bridge.wsdl_url).service
     return service.send(  # type: ignore[no-any-return]
         username="demo",
         password="demo",
@@ -207,3 +208,28 @@ def test_the_rate_limit_spaces_sends_out() -> None:
     assert 0.4 <= time.monotonic() - started < 1.0
     stop.set()
     assert not limiter.take(20, stop)  # a stopping dispatcher does not wait
+
+
+def test_dispatch_batches_recipients_and_keeps_the_rate_limit(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """iSMS takes up to 250 recipients a call: a send to three goes out in one call. At
+    4 messages a second (bursts of one second's worth), 12 sends take two seconds more."""
+    from smsxml.server.dispatcher import RateLimiter
+
+    bridge = make_bridge(sandbox_config=SandboxConfig(schedule=FAST_SCHEDULE))
+    registry = bridge.app.metrics.registry
+
+    def isms_calls() -> float:
+        return registry.get_sample_value("smsxml_dispatch_seconds_count", {"provider": "isms"})
+
+    assert _final(bridge, _send(bridge, GREEK), GREEK) == ["Delivered"] * 3
+    assert isms_calls() == 1.0
+    bridge.app.dispatcher.limiters["isms"] = RateLimiter(4.0)
+    service = zeep.Client(bridge.wsdl_url).service  # one client: the sends take no time
+    started = time.monotonic()
+    sent = [_send(bridge, GREEK[:1], service) for _ in range(12)]
+    for message_id in sent:
+        assert _final(bridge, message_id, GREEK[:1]) == ["Delivered"]
+    assert isms_calls() == 13.0
+    assert time.monotonic() - started >= 1.9  # 4 at once, then 8 at 4 a second

@@ -106,18 +106,33 @@ SEND = (
 )
 
 
-def _writer_processes(master: int) -> list[int]:
-    """The writer processes (python -m smsxml.server.writer) whose parent is ``master``."""
-    found = []
+def _children(master: int) -> dict[int, bytes]:
+    """The processes whose parent is ``master``, with their command lines."""
+    found = {}
     for entry in Path("/proc").iterdir():
         try:
             command = (entry / "cmdline").read_bytes()
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if b"smsxml.server.writer" in command and parent == master:
-            found.append(int(entry.name))
+        if parent == master:
+            found[int(entry.name)] = command
     return found
+
+
+def _writer_processes(master: int) -> list[int]:
+    """The writer processes (python -m smsxml.server.writer) of ``master``."""
+    return [pid for pid, command in _children(master).items() if b"smsxml.server.writer" in command]
+
+
+def _dispatching(port: int) -> list[str]:
+    """What a few scrapes of /metrics say of the processes that dispatch (summed)."""
+    return [
+        line
+        for _ in range(4)
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines()
+        if line.startswith("smsxml_dispatching ")
+    ]
 
 
 def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> None:
@@ -196,6 +211,12 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
                 'smsxml_soap_faults_total{code="InvalidRequest",operation="unknown"} 12.0'
                 in metrics
             ), metrics
+        # one worker dispatches; when the workers die, a new one takes over
+        wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=30)
+        for worker in [pid for pid in _children(process.pid) if pid not in writers]:
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda w=worker: w not in _children(process.pid), timeout=30)
+        wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=60)
     finally:
         process.terminate()
         process.wait(20)
