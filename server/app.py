@@ -53,6 +53,12 @@ class BridgeApp:
 
     def __init__(self, settings: Settings, *, provider_urls: dict[str, str] | None = None) -> None:
         self.settings = settings
+        if not settings.public_url and settings.host in ("0.0.0.0", "::", ""):
+            log.warning(
+                "public_url is not set: the WSDL and callback URLs say %s, which no client "
+                "can reach; set public_url (SMSXML_PUBLIC_URL)",
+                settings.address,
+            )
         self.metrics = Metrics()
         self.store = Store(
             settings.database_url,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ from smsxml.server.app import BridgeApp, settle_heap
 from smsxml.server.settings import Settings
 
 __all__ = ["application", "warm_up"]
+
+log = logging.getLogger("smsxml.server")
 
 _bridge: BridgeApp | None = None
 _lock = threading.Lock()
@@ -37,6 +40,11 @@ def _get() -> BridgeApp:
         with _lock:
             if _bridge is None:
                 settings = Settings.load(None)
+                if not settings.public_url:  # host and port are gunicorn's bind, not these
+                    log.warning(
+                        "SMSXML_PUBLIC_URL is not set: the WSDL and callback URLs say %s",
+                        settings.address,
+                    )
                 if settings.sandbox:
                     settings = settings.model_copy(update={"sandbox": False})
                 bridge = BridgeApp(settings)

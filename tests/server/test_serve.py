@@ -268,3 +268,17 @@ def test_workers_starting_together_share_one_demo_account(
         assert [account.name for account in late.store.accounts()] == ["demo"]
     finally:
         late.stop()
+
+
+def test_a_bridge_on_every_address_without_a_public_url_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its WSDL would advertise http://0.0.0.0:…, which no client can reach."""
+    with caplog.at_level("WARNING", logger="smsxml.server"):
+        BridgeApp(bridge_settings(tmp_path, host="0.0.0.0", port=8080)).stop()
+        BridgeApp(
+            bridge_settings(tmp_path, host="0.0.0.0", public_url="https://sms.example.org")
+        ).stop()
+    warnings = [r.getMessage() for r in caplog.records if "public_url" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "http://0.0.0.0:8080/soap" in warnings[0]

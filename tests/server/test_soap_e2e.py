@@ -72,6 +72,20 @@ def test_send_charges_parts_times_recipients(bridge: BridgeServer) -> None:
         ({"to": {"recipients": [""]}}, "NoRecipients", "No recipients."),
         ({"from": "Too long sender"}, "InvalidSender", "Invalid sender identity."),
         ({"from": "12345678901234567"}, "InvalidSender", "Invalid sender identity."),
+        ({"from": ""}, "InvalidSender", "Invalid sender identity."),
+        ({"from": zeep.xsd.SkipValue}, "InvalidSender", "Invalid sender identity."),
+        (
+            {"from": zeep.xsd.SkipValue, "coding": "UCS2"},
+            "InvalidSender",
+            "Invalid sender identity.",
+        ),
+        ({"coding": "UCS2"}, "InvalidCoding", "Invalid coding: use GSM or UTF-8."),
+        (
+            {"coding": "UCS2", "password": "wrong"},
+            "AuthenticationError",
+            "Authentication error.",
+        ),
+        ({"coding": zeep.xsd.SkipValue}, "InvalidCoding", "Invalid coding: use GSM or UTF-8."),
         (
             {"to": {"recipients": ["301234567890"]}},
             "InvalidRecipient",
@@ -161,6 +175,36 @@ def test_xsi_type_annotations_are_accepted(bridge: BridgeServer) -> None:
         "<mobile>", '<mobile xsi:type="xsd:string">'
     )
     assert "No such message or recipient." in _post(bridge, body).text
+
+
+SEND = (
+    f'<soap:Envelope xmlns:soap="{ENV}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+    ' xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
+    ' xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/">'
+    f'<soap:Body><t:send xmlns:t="{TNS}">'
+    '<username xsi:type="xsd:string">demo</username>'
+    '<password xsi:type="xsd:string">demo</password><from xsi:type="xsd:string">Shop</from>'
+    '<to xsi:type="SOAP-ENC:Struct"><recipients xsi:type="xsd:string">306912345678</recipients>'
+    '<recipients xsi:type="xsd:string">306912345679</recipients></to>'
+    '<message xsi:type="xsd:string">Hello</message><coding xsi:type="xsd:string">GSM</coding>'
+    '<flash xsi:type="xsd:boolean">false</flash></t:send></soap:Body></soap:Envelope>'
+)
+
+
+def test_xsi_typed_send_and_query_are_answered(bridge: BridgeServer) -> None:
+    """A send and a query with xsi:type on every value, as PHP SoapClient and Axis write
+    them (SOAP-ENC:Struct, xsd:string for an enumeration, xsd:boolean), are answered."""
+    answer = _post(bridge, SEND)
+    assert answer.status_code == 200, answer.text
+    message_id = etree.fromstring(answer.content).findtext(f".//{{{TNS}}}sendResponse/id")
+    assert len(message_id) == 12
+    query = QUERY.replace("NOPE", message_id)
+    for field in ("username", "password", "message_id", "mobile"):
+        query = query.replace(f"<{field}>", f'<{field} xsi:type="xsd:string">')
+    answer = _post(bridge, query)
+    assert answer.status_code == 200, answer.text
+    status = etree.fromstring(answer.content).findtext(f".//{{{TNS}}}queryResponse/status")
+    assert status in ("Queued", "Pending", "Delivered")
 
 
 @pytest.mark.parametrize(
