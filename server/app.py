@@ -81,6 +81,7 @@ class BridgeApp:
             self.store,
             self.providers,
             {name: config.poll_interval for name, config in settings.providers.items()},
+            secret=settings.callback_token or None,
         )
         self.dispatcher = Dispatcher(
             self.store,

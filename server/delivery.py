@@ -6,8 +6,10 @@ the store knows reaches clients that asked for reports.
   (net2sms, easysms); the answers map onto Queued/Pending/Delivered/Failed.
 - Callbacks: providers that POST delivery reports (iSMS dlr-url, SMS Partner urlDlr) are
   given ``<public url>/dlr/<provider>/<token>``; the token is an HMAC of the provider's
-  name under a secret kept in the database, so it is unguessable, stable across restarts
-  and nodes, and different per route. A callback without the right token is refused.
+  name under a secret kept in the database (or the ``callback_token`` setting, for nodes
+  on separate databases or a rotated secret), so it is unguessable, stable across
+  restarts and nodes, and different per route. A callback without the right token is
+  refused.
 - Client reports: a send that gave ``dlr_url`` gets a form POST (``message_id``,
   ``mobile``, ``status``) when each recipient reaches a final state.
 """
@@ -47,12 +49,14 @@ class DeliveryTracker(Background):
         poll_intervals: Mapping[str, float],
         *,
         batch: int = 500,
+        secret: str | None = None,
     ) -> None:
+        """``secret`` (the ``callback_token`` setting) replaces the one kept in the database."""
         self.store = store
         self.providers = providers
         self.poll_intervals = poll_intervals
         self.batch = batch
-        self.secret = store.secret("callback-token")
+        self.secret = secret or store.secret("callback-token")
         super().__init__()
         self._report_failures: dict[int, int] = {}
 

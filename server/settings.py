@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     providers: dict[str, ProviderSettings] = Field(default_factory=_sandbox_providers)
     routes: dict[str, list[str]] = Field(default_factory=_default_routes)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
-    #: the secret in delivery-callback URLs; generated per database when empty
+    #: the secret of delivery-callback URL tokens (set it to share them across nodes with
+    #: separate databases, or to rotate it); empty: generated and kept per database
     callback_token: str = ""
 
     @classmethod

@@ -269,11 +269,12 @@ def accounts() -> None:
     """Manage the bridge's accounts (the same database as `smsxml serve`)."""
 
 
-def _store(database_url: str | None) -> Store:
-    from smsxml.server.settings import DEFAULT_DATABASE_URL
+def _store(config: Path | None, database_url: str | None) -> Store:
+    """The database `smsxml serve` would use: the flag, SMSXML_DATABASE_URL, the TOML's
+    ``database_url``, then the default; accounts made elsewhere would be invisible to it."""
     from smsxml.server.store import Store
 
-    return Store(database_url or DEFAULT_DATABASE_URL)
+    return Store(_settings(config, database_url=database_url).database_url)
 
 
 def _password(password_stdin: bool) -> str:
@@ -297,11 +298,14 @@ def _password(password_stdin: bool) -> str:
 )
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @_DATABASE
-def accounts_add(name: str, amount: int, password_stdin: bool, database_url: str | None) -> None:
+@_CONFIG
+def accounts_add(
+    name: str, amount: int, password_stdin: bool, database_url: str | None, config: Path | None
+) -> None:
     """Create account NAME (the password is asked for, or read from standard input)."""
     from sqlalchemy.exc import IntegrityError
 
-    store = _store(database_url)
+    store = _store(config, database_url)
     password = _password(password_stdin)
     try:
         account = store.add_account(name, password, amount)
@@ -312,9 +316,10 @@ def accounts_add(name: str, amount: int, password_stdin: bool, database_url: str
 
 @accounts.command("list")
 @_DATABASE
-def accounts_list(database_url: str | None) -> None:
+@_CONFIG
+def accounts_list(database_url: str | None, config: Path | None) -> None:
     """Every account and its credits."""
-    for account in _store(database_url).accounts():
+    for account in _store(config, database_url).accounts():
         click.echo(f"{account.name}\t{account.credits}")
 
 
@@ -322,12 +327,13 @@ def accounts_list(database_url: str | None) -> None:
 @click.argument("name")
 @click.argument("amount", type=int)
 @_DATABASE
-def accounts_credit(name: str, amount: int, database_url: str | None) -> None:
+@_CONFIG
+def accounts_credit(name: str, amount: int, database_url: str | None, config: Path | None) -> None:
     """Add AMOUNT credits to NAME (negative to take them back); recorded in the ledger."""
     from smsxml.server.store import InsufficientCredits
 
     try:
-        account = _store(database_url).credit(name, amount)
+        account = _store(config, database_url).credit(name, amount)
     except KeyError:
         raise click.ClickException(f"no account {name!r}") from None
     except InsufficientCredits:
@@ -339,9 +345,12 @@ def accounts_credit(name: str, amount: int, database_url: str | None) -> None:
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @_DATABASE
-def accounts_passwd(name: str, password_stdin: bool, database_url: str | None) -> None:
+@_CONFIG
+def accounts_passwd(
+    name: str, password_stdin: bool, database_url: str | None, config: Path | None
+) -> None:
     """Change NAME's password."""
-    store = _store(database_url)
+    store = _store(config, database_url)
     try:
         store.set_password(name, _password(password_stdin))
     except KeyError:

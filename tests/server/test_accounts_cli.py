@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,24 @@ from smsxml.server.app import BridgeServer
 from smsxml.server.store import Store
 
 
-def accounts(database: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def smsxml(
+    *args: str, stdin: str = "", cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process, with ``env`` instead of any SMSXML_* variables."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SMSXML_")}
     return subprocess.run(
-        [sys.executable, "-m", "smsxml.cli", "accounts", *args, "--database-url", database],
+        [sys.executable, "-m", "smsxml.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        cwd=cwd,
+        env={**inherited, "PYTHONWARNINGS": "ignore", **env},
     )
+
+
+def accounts(database: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return smsxml("accounts", *args, "--database-url", database, stdin=stdin)
 
 
 @pytest.fixture
@@ -110,6 +120,81 @@ def test_mistakes_are_clear_errors(
     run = accounts(database, *args, stdin=stdin)
     assert run.returncode != 0
     assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def add_account(database: str, name: str, credits: int = 0) -> None:
+    with closing(Store(database)) as store:
+        store.add_account(name, "pw", credits)
+
+
+@pytest.fixture
+def config(tmp_path: Path, database: str) -> Path:
+    """A TOML settings file that alone names the database."""
+    path = tmp_path / "smsxml.toml"
+    path.write_text(f'database_url = "{database}"\n', encoding="utf-8")
+    return path
+
+
+def test_accounts_take_the_database_from_the_config_file(
+    tmp_path: Path, database: str, config: Path
+) -> None:
+    """With database_url only in the TOML given by --config, every subcommand uses it, as
+    `smsxml serve` would, and nothing lands in ./smsxml.sqlite3."""
+    add = ("accounts", "add", "acme", "--credits", "5", "--password-stdin")
+    added = smsxml(*add, "--config", str(config), stdin="pw\n", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    smsxml("accounts", "credit", "acme", "2", "--config", str(config), cwd=tmp_path)
+    new_password = ("accounts", "passwd", "acme", "--password-stdin", "--config", str(config))
+    assert smsxml(*new_password, stdin="n3w\n", cwd=tmp_path).returncode == 0
+    listed = smsxml("accounts", "list", "--config", str(config), cwd=tmp_path)
+    assert listed.stdout.splitlines() == ["acme\t7"]
+    with closing(Store(database)) as store:
+        assert store.authenticate("acme", "n3w") is not None
+    assert not (tmp_path / "smsxml.sqlite3").exists()
+
+
+def test_accounts_read_smsxml_config(tmp_path: Path, database: str, config: Path) -> None:
+    """SMSXML_CONFIG in the environment is the same as --config."""
+    add = ("accounts", "add", "acme", "--credits", "5", "--password-stdin")
+    added = smsxml(*add, stdin="pw\n", cwd=tmp_path, SMSXML_CONFIG=str(config))
+    assert added.returncode == 0, added.stderr
+    with closing(Store(database)) as store:
+        assert [account.name for account in store.accounts()] == ["acme"]
+    assert not (tmp_path / "smsxml.sqlite3").exists()
+
+
+def test_accounts_list_reads_smsxml_database_url(tmp_path: Path, database: str) -> None:
+    """SMSXML_DATABASE_URL without the flag: the list comes from that database."""
+    add_account(database, "acme", 9)
+    listed = smsxml("accounts", "list", cwd=tmp_path, SMSXML_DATABASE_URL=database)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["acme\t9"]
+
+
+def test_the_database_flag_wins_over_the_config_file(
+    tmp_path: Path, database: str, config: Path
+) -> None:
+    """--database-url > SMSXML_DATABASE_URL > the TOML, as for `smsxml serve`."""
+    add_account(database, "in-toml")
+    flagged = f"sqlite:///{tmp_path / 'flag.sqlite3'}"
+    add_account(flagged, "in-flag")
+    env_url = f"sqlite:///{tmp_path / 'env.sqlite3'}"
+    add_account(env_url, "in-env")
+    listed = smsxml(
+        "accounts", "list", "--config", str(config), cwd=tmp_path, SMSXML_DATABASE_URL=env_url
+    )
+    assert listed.stdout.splitlines() == ["in-env\t0"]
+    listed = smsxml(
+        "accounts",
+        "list",
+        "--config",
+        str(config),
+        "--database-url",
+        flagged,
+        cwd=tmp_path,
+        SMSXML_DATABASE_URL=env_url,
+    )
+    assert listed.stdout.splitlines() == ["in-flag\t0"]
 
 
 def test_the_server_honours_accounts_made_by_the_cli(
