@@ -359,6 +359,24 @@ def accounts_passwd(
 
 
 @main.command()
+@_DATABASE
+@_CONFIG
+def callbacks(database_url: str | None, config: Path | None) -> None:
+    """The delivery-callback URL of each provider that reports by callback: iSMS's and SMS
+    Partner's go with every message; allmysms's must be set in its account (webhook)."""
+    from smsxml.server.app import BridgeApp
+
+    app = BridgeApp(_settings(config, database_url=database_url, demo=False))
+    try:
+        for name in app.providers:
+            url = app.callback_url(name)
+            if url is not None:
+                click.echo(f"{name}\t{url}")
+    finally:
+        app.stop()
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option(

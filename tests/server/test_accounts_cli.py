@@ -216,3 +216,21 @@ def test_the_server_honours_accounts_made_by_the_cli(
     with pytest.raises(zeep.exceptions.Fault, match="Authentication error."):
         service.query("demo", "demo", message_id, "306912345678")
     assert accounts(database, "list").stdout.splitlines() == ["acme\t2"]
+
+
+def test_callbacks_lists_the_urls_the_bridge_hands_out(database: str) -> None:
+    """`smsxml callbacks` prints each callback URL (allmysms's is set by hand in its
+    account), with the token the bridge checks."""
+    from smsxml.server.delivery import callback_token
+
+    shown = smsxml(
+        "callbacks", "--database-url", database, SMSXML_PUBLIC_URL="https://sms.example.org"
+    )
+    assert shown.returncode == 0, shown.stderr
+    with closing(Store(database)) as store:
+        secret = store.secret("callback-token")
+    urls = dict(line.split("\t") for line in shown.stdout.splitlines())
+    assert urls["allmysms"] == (
+        f"https://sms.example.org/dlr/allmysms/{callback_token(secret, 'allmysms')}"
+    )
+    assert set(urls) == {"isms", "smspartner", "allmysms"}
