@@ -110,7 +110,8 @@ class Dispatcher(Background):
     def run_once(self, owner: str = "test") -> int:
         """Claim a batch of due rows and send them; returns how many were claimed."""
         rows = self.store.claim(owner, self.settings.batch, self.settings.lease)
-        groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
+        # rows of one message may have failed over differently: a group shares its tried list
+        groups: dict[tuple[str, str, tuple[str, ...]], list[Claimed]] = defaultdict(list)
         for row in rows:
             route = self.routes.providers_for(row.recipient)
             remaining = [name for name in route if name not in row.tried]
@@ -119,8 +120,8 @@ class Dispatcher(Background):
             elif not remaining:
                 self._round_failed([row], row.reason or "every provider failed")
             else:
-                groups[(row.message_id, remaining[0])].append(row)
-        for (_message, provider), group in groups.items():
+                groups[(row.message_id, remaining[0], row.tried)].append(row)
+        for (_message, provider, _tried), group in groups.items():
             if self.stopping.is_set():
                 self.store.release([row.id for row in group])
                 continue

@@ -233,3 +233,44 @@ def test_dispatch_batches_recipients_and_keeps_the_rate_limit(
         assert _final(bridge, message_id, GREEK[:1]) == ["Delivered"]
     assert isms_calls() == 13.0
     assert time.monotonic() - started >= 1.9  # 4 at once, then 8 at 4 a second
+
+
+def test_a_failover_keeps_each_rows_own_tried_providers() -> None:
+    """Two recipients of one message, one of which iSMS already failed this round: when
+    net2sms fails too, each row keeps what it tried (the Greek one does not go back to
+    iSMS), so the Greek row's round is over and the other's goes on."""
+    from smsxml.errors import TemporaryFailure
+    from smsxml.server.dispatcher import Dispatcher
+    from smsxml.server.settings import DispatchSettings
+    from smsxml.server.store import Claimed
+
+    def row(row_id: int, recipient: str, tried: tuple[str, ...]) -> Claimed:
+        return Claimed(row_id, "MSG", recipient, 0, tried, "Shop", "hi", "GSM", False, None)
+
+    class Store:
+        def __init__(self) -> None:
+            self.retried: dict[int, tuple[str, ...]] = {}
+
+        def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+            return [row(1, "306912345678", ("isms",)), row(2, "447700900123", ())]
+
+        def retry_later(
+            self, ids: list[int], delay: float, tried: tuple[str, ...], *a: Any, **k: Any
+        ) -> None:
+            self.retried.update(dict.fromkeys(ids, tried))
+
+    class Down:
+        max_batch = 500
+
+        def send(self, message: object) -> list[object]:
+            raise TemporaryFailure("down", provider="net2sms")
+
+    store = Store()
+    routes = Routes(
+        {"30": ["isms", "net2sms"], "*": ["net2sms", "easysms"]}, ["isms", "net2sms", "easysms"]
+    )
+    dispatcher = Dispatcher(
+        store, {"isms": Down(), "net2sms": Down(), "easysms": Down()}, routes, DispatchSettings()
+    )  # type: ignore[arg-type]
+    dispatcher.run_once()
+    assert store.retried == {1: ("isms", "net2sms"), 2: ("net2sms",)}
