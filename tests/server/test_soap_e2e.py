@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 import zeep
@@ -53,6 +55,17 @@ def test_send_to_three_recipients_ends_delivered(bridge: BridgeServer) -> None:
         "Delivered",
     )
     assert final_states(service, message_id, recipients) == ["Delivered", "Delivered", "Failed"]
+
+
+def test_a_scheduled_send_waits_until_it_is_due(bridge: BridgeServer) -> None:
+    """A schedule in the future keeps the message Queued (not sent) until then."""
+    service = client(bridge).service
+    started = time.monotonic()
+    message_id = send(service, ["306912345678"], schedule="+3 seconds")
+    time.sleep(1.0)  # an unscheduled send is Pending within milliseconds
+    assert service.query("demo", "demo", message_id, "306912345678") == "Queued"
+    assert final_states(service, message_id, ["306912345678"]) == ["Delivered"]
+    assert time.monotonic() - started >= 2.0
 
 
 def test_send_charges_parts_times_recipients(bridge: BridgeServer) -> None:
@@ -263,15 +276,27 @@ def test_wsdl_uses_the_configured_address_not_the_host_header(make_bridge: objec
 
 
 def test_health_and_metrics(bridge: BridgeServer) -> None:
-    """/healthz reports the database and queue; /metrics counts requests and faults."""
+    """/healthz reports the database and queue; /metrics counts requests, faults, the
+    queue, provider calls (with their time) and their outcomes."""
     service = client(bridge).service
     with pytest.raises(zeep.exceptions.Fault):
         service.query("demo", "nope", "X", "306912345678")
+    recipients = ["306912345678", "306912345679"]
+    assert final_states(service, send(service, recipients), recipients) == ["Delivered"] * 2
     health = httpx.get(bridge.url + "/healthz").json()
     assert health["status"] == "ok" and health["database"] == "ok"
-    metrics = httpx.get(bridge.url + "/metrics").text
-    assert 'smsxml_soap_faults_total{code="AuthenticationError",operation="query"} 1.0' in metrics
-    assert "smsxml_soap_request_seconds_count" in metrics and "smsxml_deliveries" in metrics
+    assert health["deliveries"] == {"Delivered": 2}
+    metrics = httpx.get(bridge.url + "/metrics").text.splitlines()
+    for line in (
+        'smsxml_soap_faults_total{code="AuthenticationError",operation="query"} 1.0',
+        'smsxml_soap_request_seconds_count{operation="send"} 1.0',
+        'smsxml_deliveries{state="Delivered"} 2.0',
+        'smsxml_deliveries{state="Queued"} 0.0',
+        'smsxml_dispatch_seconds_count{provider="isms"} 1.0',  # one call for both
+        'smsxml_provider_outcomes_total{outcome="accepted",provider="isms"} 1.0',
+        "smsxml_dispatching 1.0",
+    ):
+        assert line in metrics, line
 
 
 def test_delivery_callbacks_need_the_route_token(bridge: BridgeServer) -> None:
