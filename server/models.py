@@ -102,6 +102,13 @@ class Delivery(Base):
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         # partial: rows get a provider id only once sent, so inserting the thousands of
         # rows of a send does not touch this index
+        # rows a client still waits to hear about (rows without dlr_url are born notified)
+        Index(
+            "ix_deliveries_unnotified",
+            "state",
+            sqlite_where=sql("notified = 0"),
+            postgresql_where=sql("notified = false"),
+        ),
         Index(
             "ix_deliveries_provider_id",
             "provider",
@@ -124,7 +131,8 @@ class Delivery(Base):
     tried: Mapped[str] = mapped_column(String(255), default="")  # providers failed this round
     reason: Mapped[str | None] = mapped_column(Text)  # why it failed, for Failed rows
     updated_at: Mapped[datetime] = mapped_column(DateTime())
-    notified: Mapped[bool] = mapped_column(Boolean, default=False)  # client dlr_url told
+    #: the client's dlr_url was told of the final state, or there is none to tell
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class DeliveryEvent(Base):

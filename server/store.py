@@ -178,7 +178,7 @@ def _hot_sql(marker: str) -> dict[str, str]:
         "pending": (f"SELECT pending FROM messages WHERE id = {marker} AND account_id = {marker}"),
         "stored": f"SELECT 1 FROM messages WHERE id = {marker}",
         "to_expand": (
-            "SELECT id, pending, send_at, created_at FROM messages"
+            "SELECT id, pending, send_at, created_at, dlr_url FROM messages"
             " WHERE pending IS NOT NULL ORDER BY created_at LIMIT 100"
             + ("" if marker == "?" else " FOR UPDATE SKIP LOCKED")
         ),
@@ -710,13 +710,15 @@ class Store:
         made = 0
         with self._raw_transaction() as db:
             db.execute(self._sql["to_expand"])
-            for message_id, pending, send_at, created_at in db.fetchall():
+            for message_id, pending, send_at, created_at, dlr_url in db.fetchall():
                 if made >= max_rows:
                     break
                 due = self._stamp(_as_datetime(send_at or created_at))
                 now = self._stamp(utcnow())
+                nobody_waits = dlr_url is None  # born notified: the report loop skips them
                 rows = [
-                    (message_id, r, QUEUED, 0, due, "", now, False) for r in pending.split("\n")
+                    (message_id, r, QUEUED, 0, due, "", now, nobody_waits)
+                    for r in pending.split("\n")
                 ]
                 db.executemany(self._sql["deliveries"], rows)
                 db.execute(self._sql["expanded"], (message_id,))
@@ -831,7 +833,7 @@ class Store:
                 db.execute(
                     update(Delivery)
                     .where(Delivery.id.in_(ids))
-                    .values(state=state.value, updated_at=utcnow(), notified=False)
+                    .values(state=state.value, updated_at=utcnow())
                 )
                 self._events(db, ids, state.value, detail or f"reported by {provider}")
         return len(ids)
@@ -866,9 +868,8 @@ class Store:
                 )
                 .join(Message, Message.id == Delivery.message_id)
                 .where(
+                    Delivery.notified == False,  # noqa: E712 - the partial index's own term
                     Delivery.state.in_((DELIVERED, FAILED)),
-                    Delivery.notified.is_(False),
-                    Message.dlr_url.is_not(None),
                 )
                 .limit(limit)
             )

@@ -159,3 +159,90 @@ def test_a_large_send_is_one_row_until_expanded(store: Store) -> None:
     assert store.counts() == {"Queued": 10_000}
     claimed = store.claim("w", 20_000, lease=60)
     assert sorted(row.recipient for row in claimed) == recipients
+
+
+def test_only_rows_whose_client_waits_are_reported(store: Store) -> None:
+    """Final rows of a send with dlr_url wait for their report (whichever way they ended);
+    rows of sends without one never enter the report loop's query."""
+    account = store.add_account("acme", "pw", 10)
+
+    def accept(recipient: str, dlr_url: str | None) -> str:
+        return store.accept(
+            account,
+            sender="Acme",
+            text="hi",
+            coding="GSM",
+            flash=False,
+            recipients=[recipient],
+            parts=1,
+            dlr_url=dlr_url,
+        )
+
+    told = accept("306912345671", "https://client.example.org/dlr")
+    untold = accept("306912345672", None)
+    failed = accept("306912345673", "https://client.example.org/dlr")
+    rows = {row.message_id: row for row in store.claim("w", 10, lease=60)}
+    store.mark_pending([(rows[told].id, "P-1"), (rows[untold].id, "P-2")], "isms")
+    assert store.unnotified(10) == []  # nothing final yet
+    store.apply_update("isms", "P-1", DeliveryState.DELIVERED)
+    store.apply_update("isms", "P-2", DeliveryState.DELIVERED)
+    store.mark_failed([rows[failed].id], "refused")
+    waiting = sorted(store.unnotified(10), key=lambda row: row[2] == failed)
+    assert [(row[2], row[4]) for row in waiting] == [(told, "Delivered"), (failed, "Failed")]
+    store.mark_notified([row[0] for row in waiting])
+    assert store.unnotified(10) == []
+
+
+def test_the_migration_marks_rows_nobody_waits_for(tmp_path: Path) -> None:
+    """Rows written before revision 0002 (all unnotified) are settled by it."""
+    from smsxml.server.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_engine(url)
+    upgrade(engine, "0001")
+    with engine.begin() as db:
+        db.execute(text("INSERT INTO accounts VALUES (1, 'acme', 'x', 0, '2026-01-01')"))
+        for message_id, dlr_url in (("M1", None), ("M2", "https://client.example.org/dlr")):
+            db.execute(
+                text(
+                    "INSERT INTO messages (id, account_id, sender, text, coding, flash, parts,"
+                    " recipients, dlr_url, created_at) VALUES"
+                    " (:id, 1, 'Acme', 'hi', 'GSM', 0, 1, 1, :dlr, '2026-01-01')"
+                ),
+                {"id": message_id, "dlr": dlr_url},
+            )
+            db.execute(
+                text(
+                    "INSERT INTO deliveries (message_id, recipient, state, attempts,"
+                    " next_attempt_at, tried, updated_at, notified) VALUES"
+                    " (:id, '306912345678', 'Delivered', 1, '2026-01-01', '', '2026-01-01', 0)"
+                ),
+                {"id": message_id},
+            )
+    upgrade(engine)
+    with engine.connect() as db:
+        notified = dict(db.execute(text("SELECT message_id, notified FROM deliveries")).all())
+    engine.dispose()
+    assert notified == {"M1": 1, "M2": 0}
+
+
+def test_the_report_loop_query_uses_its_partial_index(tmp_path: Path) -> None:
+    """Every 0.2 s the tracker asks for unnotified final rows: on a table of millions of
+    delivered rows that must be an index search, not a scan."""
+    from sqlalchemy import event
+
+    store = Store(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
+    seen: list[tuple[str, object]] = []
+    event.listen(
+        store.reader,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, params, *_: seen.append((statement, params)),
+    )
+    try:
+        store.unnotified(10)
+        ((statement, params),) = [(s, p) for s, p in seen if "FROM deliveries" in s]
+        with store.reader.connect() as db:
+            plan = db.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+    finally:
+        store.close()
+    assert any("USING INDEX ix_deliveries_unnotified" in row[-1] for row in plan), plan
