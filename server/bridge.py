@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from smsxml.numbers import invalid_msisdns
@@ -122,6 +123,10 @@ class Bridge:
         else:
             raise SmsFault("InvalidCoding", "Invalid coding: use GSM or UTF-8.")
         send_at = self._schedule(request.schedule)
+        if request.dlr_url:
+            where = urlsplit(request.dlr_url)
+            if where.scheme not in ("http", "https") or not where.hostname:
+                raise SmsFault("InvalidRequest", "Invalid dlr_url: give an http or https URL.")
         try:
             return self.store.accept(
                 account,

@@ -110,6 +110,12 @@ def test_send_charges_parts_times_recipients(bridge: BridgeServer) -> None:
             "Message is not GSM-encodable: send it with coding UTF-8.",
         ),
         ({"schedule": "not a date"}, "InvalidSchedule", "Invalid scheduling date."),
+        (
+            {"dlr_url": "file:///etc/passwd"},
+            "InvalidRequest",
+            "Invalid dlr_url: give an http or https URL.",
+        ),
+        ({"dlr_url": "http://"}, "InvalidRequest", "Invalid dlr_url: give an http or https URL."),
         ({"schedule": "2001-01-01 10:00"}, "InvalidSchedule", "Invalid scheduling date."),
     ],
 )
