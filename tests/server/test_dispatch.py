@@ -274,3 +274,20 @@ def test_a_failover_keeps_each_rows_own_tried_providers() -> None:
     )  # type: ignore[arg-type]
     dispatcher.run_once()
     assert store.retried == {1: ("isms", "net2sms"), 2: ("net2sms",)}
+
+
+def test_the_bridge_on_postgresql_fails_over_and_delivers(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """The same bridge on PostgreSQL: SOAP send, claim, failover past a provider that is
+    down (the rows go back to the queue), Pending, then Delivered by the poller."""
+    from .test_store import _postgres
+
+    down = SandboxConfig(schedule=FAST_SCHEDULE).with_faults("isms", error_rate=1.0)
+    bridge = make_bridge(sandbox_config=down, database_url=_postgres())
+    assert bridge.app.store.engine.dialect.name == "postgresql"
+    message_id = _send(bridge, GREEK)
+    assert _final(bridge, message_id, GREEK) == ["Delivered"] * 3
+    history = bridge.app.store.history(message_id, GREEK[0])
+    assert history[0][0] == "Queued" and "isms" in history[0][1]
+    assert ("Pending", "accepted by net2sms") in history
