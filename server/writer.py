@@ -32,6 +32,7 @@ import threading
 import time
 from datetime import datetime
 
+from smsxml.server.background import settle_heap
 from smsxml.server.store import AccountInfo, InsufficientCredits, NewMessage, Store
 
 __all__ = ["WriterClient", "WriterProcess", "serve"]
@@ -280,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = Settings.load(None)
     store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    settle_heap()  # every send waits for this process: no full collections of the imports
     try:
         serve(store, path, parent=int(parent))
     finally:

@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
-from smsxml.server.app import BridgeApp, settle_heap
+from smsxml.server.app import BridgeApp
+from smsxml.server.background import settle_heap
 from smsxml.server.settings import Settings
 
 __all__ = ["application", "warm_up"]
