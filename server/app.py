@@ -73,6 +73,7 @@ class BridgeApp:
             self.providers,
             {name: config.poll_interval for name, config in settings.providers.items()},
             secret=settings.callback_token or None,
+            private_reports=settings.dlr_private_addresses,
         )
         self.dispatcher = Dispatcher(
             self.store,

@@ -17,9 +17,12 @@ the store knows reaches clients that asked for reports.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -50,8 +53,12 @@ class DeliveryTracker(Background):
         *,
         batch: int = 500,
         secret: str | None = None,
+        private_reports: bool = False,
     ) -> None:
-        """``secret`` (the ``callback_token`` setting) replaces the one kept in the database."""
+        """``secret`` (the ``callback_token`` setting) replaces the one kept in the database;
+        ``private_reports`` (``dlr_private_addresses``) lets client reports reach
+        non-public addresses."""
+        self.private_reports = private_reports
         self.store = store
         self.providers = providers
         self.poll_intervals = poll_intervals
@@ -129,6 +136,10 @@ class DeliveryTracker(Background):
         """POST final states to clients' dlr_url; returns how many were settled."""
         settled = []
         for delivery_id, url, message_id, recipient, state in self.store.unnotified(self.batch):
+            if not self.private_reports and not _public(url):
+                log.warning("not reporting to %s: not a public address", urlsplit(url).hostname)
+                settled.append(delivery_id)
+                continue
             try:
                 answer = http.post(
                     url, data={"message_id": message_id, "mobile": recipient, "status": state}
@@ -145,3 +156,14 @@ class DeliveryTracker(Background):
         if settled:
             self.store.mark_notified(settled)
         return len(settled)
+
+
+def _public(url: str) -> bool:
+    """Whether every address the URL's host resolves to is public: a client's dlr_url must
+    not make the bridge probe its own network (loopback, private, link-local…). A host
+    that does not resolve is left to the POST, which fails and is retried."""
+    try:
+        found = socket.getaddrinfo(urlsplit(url).hostname, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return True
+    return all(ipaddress.ip_address(info[4][0]).is_global for info in found)

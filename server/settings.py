@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     #: the secret of delivery-callback URL tokens (set it to share them across nodes with
     #: separate databases, or to rotate it); empty: generated and kept per database
     callback_token: str = ""
+    #: let a client's dlr_url reach loopback, private or link-local addresses (off: such
+    #: reports are not sent, so an account cannot make the bridge probe its own network)
+    dlr_private_addresses: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ def bridge_settings(tmp_path: Path, name: str = "bridge", **overrides: Any) -> S
         "database_url": f"sqlite:///{tmp_path / name}.sqlite3",
         "port": 0,
         "sqlite_synchronous": "NORMAL",
+        "dlr_private_addresses": True,  # the tests' dlr_url receivers are on loopback
         "dispatch": DispatchSettings(
             workers=2, idle=0.02, backoff=0.05, max_backoff=0.2, max_attempts=3
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -319,6 +320,25 @@ def test_delivery_callbacks_need_the_route_token(bridge: BridgeServer) -> None:
         data={"mid": "UNKNOWN", "mobile": "306912345678", "status": "Delivered", "timestamp": "0"},
     )
     assert right.status_code == 200 and right.text == "OK"
+
+
+def test_client_delivery_reports_stay_off_private_addresses(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """By default a dlr_url on loopback is not POSTed to (a client must not make the bridge
+    probe its network); the rows are settled all the same."""
+    from ..conftest import CallbackReceiver
+
+    bridge = make_bridge(dlr_private_addresses=False)
+    with CallbackReceiver() as receiver:
+        service = client(bridge).service
+        recipients = ["306912345678", "306912345670"]
+        message_id = send(
+            service, recipients, dlr_url=receiver.url.replace("127.0.0.1", "localhost")
+        )
+        assert final_states(service, message_id, recipients) == ["Delivered", "Failed"]
+        wait_for(lambda: bridge.app.store.unnotified(10) == [], timeout=20)
+    assert receiver.received == []
 
 
 def test_client_delivery_reports_reach_dlr_url(bridge: BridgeServer) -> None:
