@@ -135,8 +135,11 @@ class DeliveryTracker(Background):
     def report_once(self, http: httpx.Client) -> int:
         """POST final states to clients' dlr_url; returns how many were settled."""
         settled = []
+        public: dict[str, bool] = {}  # one lookup per URL a round, not per row
         for delivery_id, url, message_id, recipient, state in self.store.unnotified(self.batch):
-            if not self.private_reports and not _public(url):
+            if url not in public:
+                public[url] = self.private_reports or _public(url)
+            if not public[url]:
                 log.warning("not reporting to %s: not a public address", urlsplit(url).hostname)
                 settled.append(delivery_id)
                 continue

@@ -54,18 +54,11 @@ def on_starting(server):
     os.environ["SMSXML_DISPATCH_LOCK"] = os.path.join(_folder, "dispatch.lock")
     if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
         return
-    from sqlalchemy.engine import make_url
-
     from smsxml.server.settings import Settings
+    from smsxml.server.store import sqlite_file
 
     settings = Settings.load(None)
-    database = make_url(settings.database_url)
-    on_sqlite_file = database.get_backend_name() == "sqlite" and database.database not in (
-        None,
-        "",
-        ":memory:",
-    )
-    if settings.writer_socket is None and on_sqlite_file:
+    if settings.writer_socket is None and sqlite_file(settings.database_url) is not None:
         from smsxml.server.writer import WriterProcess
 
         path = os.path.join(_folder, "writer.sock")

@@ -40,6 +40,7 @@ __all__ = [
     "InsufficientCredits",
     "NewMessage",
     "Store",
+    "sqlite_file",
     "utcnow",
 ]
 
@@ -131,6 +132,15 @@ def new_message_id() -> str:
     return "".join(_BASE32_PAIRS[(bits >> shift) & 1023] for shift in (50, 40, 30, 20, 10, 0))
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database URL; None for other databases and in-memory SQLite
+    (no file to lock beside, no other process to share it with)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
 def _sqlite_setup(engine: Engine, synchronous: str, *, writer: bool) -> None:
     """WAL, a busy timeout, and (on the writers' engine) BEGIN IMMEDIATE: SQLite then has
     one writer at a time without "database is locked" upgrades mid-transaction, while
@@ -202,10 +212,10 @@ class Store:
         writer_socket: str | None = None,
     ) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        database_file = sqlite_file(url)
+        if database_file is not None:
+            Path(database_file).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, pool_pre_ping=not self.is_sqlite)
         #: reads go through their own engine: on SQLite they must not take the write lock
         self.reader = self.engine
@@ -223,8 +233,8 @@ class Store:
         self._thread_writer = threading.Lock()
         self._writer_lock_path: str | None = None
         self._writer_lock: tuple[int, IO[bytes]] | None = None
-        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            self._writer_lock_path = f"{parsed.database}-writer.lock"
+        if database_file is not None:
+            self._writer_lock_path = f"{database_file}-writer.lock"
         # the group is taken once it is this process's turn to write: sends that arrive
         # while another process commits join it
         self._accepts: GroupCommit[NewMessage, str] = GroupCommit(
