@@ -1,10 +1,12 @@
 """One short example per provider client, run against the local sandboxes (no network,
 no credit). Run it: `.venv/bin/python examples/providers.py`; tests/test_examples.py does."""
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from smsxml.feeds import feed_from_xml
 from smsxml.providers import Allmysms, Easysms, Isms, Net2sms, OutgoingMessage, SmsPartner
+from smsxml.providers.allmysms import DATE_FORMAT, PARIS
 from smsxml.sandbox import SandboxServer
 
 with SandboxServer() as sandbox:  # or `smsxml sandbox` in another terminal
@@ -31,6 +33,9 @@ with SandboxServer() as sandbox:  # or `smsxml sandbox` in another terminal
     # allmysms: feeds built from the generated classes
     with Allmysms(sandbox.client_url("allmysms"), login="demo", api_key="demo-key") as allmysms:
         feed = feed_from_xml(Path(__file__).with_name("campaign.xml").read_bytes())
+        # scheduled for tomorrow 09:30 in Paris: allmysms answers 101 (scheduled)
+        tomorrow = datetime.now(PARIS) + timedelta(days=1)
+        feed.date = tomorrow.replace(hour=9, minute=30, second=0).strftime(DATE_FORMAT)
         print("allmysms", allmysms.send_feed(feed))
 
     # one interface for all five: what the SOAP bridge uses

@@ -1,14 +1,17 @@
-"""Fixtures shared by the whole suite: sandboxes on real sockets, a callback receiver."""
+"""Fixtures shared by the whole suite: sandboxes on real sockets, a callback receiver, a
+clock moved years ahead and back."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -19,6 +22,28 @@ SEEDS = ROOT.parent / "shared" / "seeds"
 
 #: fast enough for tests, slow enough to observe Queued/Pending before the final state
 FAST_SCHEDULE = DeliverySchedule(pending_after=0.05, final_after=0.25, fail_suffixes=("0",))
+
+
+#: where the date rules are tested besides today: far behind and far ahead of any day the
+#: suite runs on, each at an edge (a leap day; New Year's Eve, already 2032 in Athens)
+MOVED_CLOCKS = {
+    "2020": datetime(2020, 2, 29, 21, 45, tzinfo=UTC),
+    "2031": datetime(2031, 12, 31, 22, 30, tzinfo=UTC),
+}
+
+
+@pytest.fixture(params=["today", *MOVED_CLOCKS])
+def moved_clock(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    """The test runs today, then with the clock moved to each of MOVED_CLOCKS (and ticking).
+
+    time-machine moves ``time.time`` and ``datetime.now`` for the whole process, threads
+    included (the in-process sandboxes and bridges); monotonic clocks, sleeps and waits are
+    left alone. Request it before the fixtures that start servers (``usefixtures`` does)."""
+    if request.param == "today":
+        yield datetime.now(UTC)
+        return
+    with time_machine.travel(MOVED_CLOCKS[request.param], tick=True):
+        yield datetime.now(UTC)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:

@@ -106,11 +106,19 @@ def test_missing_file_is_a_usage_error() -> None:
 
 def test_convert_round_trip_through_json_is_lossless(tmp_path: Path) -> None:
     """XML → JSON → XML gives back the same feed, and JSON carries every field."""
+    # the example with a DATE (the vendor page's own, long past: convert does not judge it)
+    scheduled = tmp_path / "scheduled.xml"
+    scheduled.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            "<TPOA>", "<DATE>2011-11-05 15:10:00</DATE>\n  <TPOA>"
+        ),
+        encoding="utf-8",
+    )
     as_json = tmp_path / "feed.json"
     back = tmp_path / "back.xml"
-    assert smsxml("convert", str(EXAMPLE), "--to", "json", "-o", str(as_json)).returncode == 0
+    assert smsxml("convert", str(scheduled), "--to", "json", "-o", str(as_json)).returncode == 0
     data = json.loads(as_json.read_text(encoding="utf-8"))["DATA"]
-    assert data["DATE"] == "2026-12-01 09:30:00" and data["SMS"][2]["PARAM_1"] == "Γιώργος"
+    assert data["DATE"] == "2011-11-05 15:10:00" and data["SMS"][2]["PARAM_1"] == "Γιώργος"
     assert smsxml("convert", str(as_json), "--to", "xml", "-o", str(back)).returncode == 0
     again = smsxml("convert", str(back), "--to", "json")
     assert json.loads(again.stdout) == json.loads(as_json.read_text(encoding="utf-8"))

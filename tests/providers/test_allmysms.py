@@ -142,6 +142,7 @@ def test_too_many_recipients_is_a_programming_error(client: Allmysms) -> None:
         client.send(OutgoingMessage("Shop", [FR1] * 1001, "x"))
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_scheduled_campaign_is_queued_then_deleted_with_refund(
     client: Allmysms, sandbox: SandboxServer
 ) -> None:
@@ -160,6 +161,7 @@ def test_scheduled_campaign_is_queued_then_deleted_with_refund(
     assert error.value.code == "KO"
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_schedule_datetime_is_sent_in_paris_time(client: Allmysms, sandbox: SandboxServer) -> None:
     """An aware datetime becomes a Paris DATE; the sandbox holds the message until then."""
     when = datetime.now(PARIS) + timedelta(days=1)
@@ -501,6 +503,7 @@ def test_raw_error_answers(sandbox: SandboxServer, http: httpx.Client) -> None:
     assert http.get(api(sandbox) + "sendMms/").status_code == 404
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_raw_read_calls(sandbox: SandboxServer, http: httpx.Client) -> None:
     """getInfo, getAckBySmsId, getAcks, deleteCampaign answers, exactly, in JSON."""
     creds = {"login": "demo", "apiKey": "demo-key", "returnformat": "json"}

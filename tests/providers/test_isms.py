@@ -143,6 +143,7 @@ def test_lifecycle_through_statuses(patient: Isms) -> None:
     ]
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_pending_is_reported_between_queued_and_final(
     make_sandbox: Callable[..., SandboxServer],
 ) -> None:
@@ -253,6 +254,7 @@ def test_bad_schedule_is_permanent_and_free(client: Isms) -> None:
     assert client.credits() == Decimal("1000")
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_future_schedule_stays_queued(client: Isms) -> None:
     """A message scheduled in an hour (datetime or strtotime text) is still Queued later."""
     by_date = client.send(message(GOOD, schedule=datetime.now(UTC) + timedelta(hours=1)))
@@ -262,6 +264,7 @@ def test_future_schedule_stays_queued(client: Isms) -> None:
     assert client.query(by_text, GOOD) is DeliveryState.QUEUED
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_past_schedule_sends_at_once(client: Isms) -> None:
     """ "last Monday" (a vendor example, always past) is accepted and delivered as usual."""
     mid = client.submit("iSMS", [GOOD], "Hi", schedule="last Monday")
@@ -453,6 +456,7 @@ def test_vendor_hlr_example(patient_server: SandboxServer, raw: httpx.Client) ->
     assert raw.get(api(patient_server, query)).content == b"Queued"
 
 
+@pytest.mark.usefixtures("moved_clock")
 @pytest.mark.parametrize("schedule", SCHEDULE_EXAMPLES)
 def test_vendor_schedule_examples_are_accepted(
     vendor_sandbox: SandboxServer, raw: httpx.Client, schedule: str

@@ -284,6 +284,7 @@ def test_status_sms_of_an_unknown_message(client: Net2sms) -> None:
     assert caught.value.code == "108"
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_scheduled_message_can_be_cancelled(client: Net2sms, sandbox: SandboxServer) -> None:
     """A message scheduled with timestamp stays queued; sms/cancel purges it and refunds it;
     a second cancel is refused with 110."""

@@ -133,6 +133,7 @@ def test_send_without_sender_goes_out_from_the_shortcode(
     assert sandbox.sandbox.find("smspartner", submitted[0].provider_id)[0].sender == "36034"
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_send_from_a_virtual_number_uses_vn_send(
     sandbox: SandboxServer, client: SmsPartner
 ) -> None:
@@ -294,6 +295,7 @@ def test_parse_delivery_report_takes_every_vendor_spelling() -> None:
 # scheduling and cancelling ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_schedule_is_sent_in_paris_time_rounded_up_to_five_minutes(client: SmsPartner) -> None:
     """A UTC 10:02 becomes the next 5-minute mark in Paris time, echoed by the answer."""
     when = (datetime.now(UTC) + timedelta(days=2)).replace(minute=2, second=0, microsecond=0)
@@ -302,6 +304,7 @@ def test_schedule_is_sent_in_paris_time_rounded_up_to_five_minutes(client: SmsPa
     assert sent.scheduled == f"{expected:%Y-%m-%d %H:%M:%S}"
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_scheduled_send_can_be_cancelled_and_is_refunded(
     sandbox: SandboxServer, client: SmsPartner
 ) -> None:
@@ -432,6 +435,7 @@ def test_python_sample_posts_json_without_content_type(
     assert answer.json()["success"] is True
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_send_php_sample_with_a_schedule(http: httpx.Client, sandbox: SandboxServer) -> None:
     """The /send sample: national number, sender, scheduledDeliveryDate + time + minute."""
     day = (datetime.now(PARIS) + timedelta(days=3)).strftime("%d/%m/%Y")
@@ -483,6 +487,7 @@ def test_send_validation_errors_are_listed_together(
     }
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_past_schedule_is_refused(http: httpx.Client, sandbox: SandboxServer) -> None:
     """A date before now: the vendor's "est anterieure a la date actuelle" (code 9)."""
     fields = {"apiKey": KEY, "phoneNumbers": "+" + MOBILE, "message": "x"}
@@ -616,6 +621,7 @@ def test_multi_status_curl_sample(http: httpx.Client, make_sandbox: MakeSandbox)
     )
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_message_cancel_get_sample(http: httpx.Client, sandbox: SandboxServer) -> None:
     """GET /message-cancel?apiKey&messageId: the vendor's confirmation text."""
     day = (datetime.now(PARIS) + timedelta(days=1)).strftime("%d/%m/%Y")
@@ -646,6 +652,7 @@ def test_unknown_parameters_are_ignored(http: httpx.Client, sandbox: SandboxServ
 # the positional XML through the client ------------------------------------------------
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_xml_client_reads_positional_answers(xml_client: SmsPartner) -> None:
     """With answer_format="xml", sends, statuses and cancels bind to Result by position."""
     sent = xml_client.send_sms([MOBILE], "hello", scheduled=datetime.now(UTC) + timedelta(days=1))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 import zeep
 from lxml import etree
 
+from smsxml.schedule import ATHENS
 from smsxml.server.app import BridgeServer
 
 from ..conftest import wait_for
@@ -58,6 +60,7 @@ def test_send_to_three_recipients_ends_delivered(bridge: BridgeServer) -> None:
     assert final_states(service, message_id, recipients) == ["Delivered", "Delivered", "Failed"]
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_a_scheduled_send_waits_until_it_is_due(bridge: BridgeServer) -> None:
     """A schedule in the future keeps the message Queued (not sent) until then."""
     service = client(bridge).service
@@ -67,6 +70,22 @@ def test_a_scheduled_send_waits_until_it_is_due(bridge: BridgeServer) -> None:
     assert service.query("demo", "demo", message_id, "306912345678") == "Queued"
     assert final_states(service, message_id, ["306912345678"]) == ["Delivered"]
     assert time.monotonic() - started >= 2.0
+
+
+@pytest.mark.usefixtures("moved_clock")
+def test_wall_clock_schedules_are_judged_against_the_clock(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """An Athens wall-clock schedule an hour ahead waits Queued; an hour back is refused."""
+    service = client(make_bridge()).service
+    now = datetime.now(ATHENS)
+    later, earlier = (f"{now + timedelta(hours=h):%Y-%m-%d %H:%M:%S}" for h in (1, -1))
+    with pytest.raises(zeep.exceptions.Fault, match="Invalid scheduling date."):
+        send(service, ["306912345678"], schedule=earlier)
+    waiting = send(service, ["306912345678"], schedule=later)
+    at_once = send(service, ["306912345671"])
+    wait_for(lambda: service.query("demo", "demo", at_once, "306912345671") != "Queued")
+    assert service.query("demo", "demo", waiting, "306912345678") == "Queued"
 
 
 def test_send_charges_parts_times_recipients(bridge: BridgeServer) -> None:

@@ -120,6 +120,7 @@ def test_final_states_never_change(store: Store) -> None:
     ]
 
 
+@pytest.mark.usefixtures("moved_clock")
 def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None:
     """A row claimed by a worker that died is claimed again once its lease ran out."""
     account = store.add_account("acme", "pw", 10)
