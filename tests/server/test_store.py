@@ -247,3 +247,32 @@ def test_the_report_loop_query_uses_its_partial_index(tmp_path: Path) -> None:
     finally:
         store.close()
     assert any("USING INDEX ix_deliveries_unnotified" in row[-1] for row in plan), plan
+
+
+def test_nodes_starting_together_on_a_fresh_database_all_come_up() -> None:
+    """Three processes open one fresh PostgreSQL database at once: each finds it migrated
+    (the others waited on the migration lock), none crashes."""
+    import subprocess
+    import sys
+
+    url = _postgres()
+    start = (
+        "import sys; from smsxml.server.store import Store; "
+        "Store(sys.argv[1]).close(); print('up')"
+    )
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-c", start, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [node.communicate(timeout=60) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0, 0], [err for _, err in results]
+    assert [out.strip() for out, _ in results] == ["up"] * 3
+    engine = create_engine(url)
+    with engine.connect() as db:
+        assert db.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
