@@ -56,13 +56,14 @@ class BridgeApp:
             synchronous=settings.sqlite_synchronous,
             writer_socket=settings.writer_socket,
         )
-        self.metrics.watch_queue(self.store.counts)
+        self.metrics.watch_queue(self.store.counts, self.store.queue.oldest_wait)
         if settings.demo:
             self._add_demo_account()
         self.providers: dict[str, Provider] = {
             name: build(
                 config.kind,
                 config.base_url or (provider_urls or {}).get(config.kind),
+                connections=config.concurrency,
                 **config.options,
             )
             for name, config in settings.providers.items()
@@ -81,6 +82,7 @@ class BridgeApp:
             self.routes,
             settings.dispatch,
             rate_limits={name: c.rate_limit for name, c in settings.providers.items()},
+            concurrency={name: c.concurrency for name, c in settings.providers.items()},
             callback_url=self.callback_url,
             metrics=self.metrics,
         )
@@ -116,8 +118,16 @@ class BridgeApp:
         ).rstrip("/")
         return f"{base}/dlr/{provider}/{self.tracker.token(provider)}"
 
+    @property
+    def dispatches(self) -> bool:
+        """Whether this process sends and tracks (``dispatch.workers = 0``: it only accepts,
+        and ``smsxml worker`` processes, here or on other nodes, send)."""
+        return self.settings.dispatch.workers > 0
+
     def start(self) -> None:
         """Start dispatch and delivery tracking (the SOAP side needs no start)."""
+        if not self.dispatches:
+            return
         self.dispatcher.start()
         self.tracker.start()
         self.metrics.dispatching.set(1)

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from smsxml.numbers import invalid_msisdns
 from smsxml.schedule import parse_schedule
-from smsxml.server.store import AccountInfo, InsufficientCredits, Store, utcnow
+from smsxml.server.clock import utcnow
+from smsxml.server.store import AccountInfo, InsufficientCredits, Store
 from smsxml.text import Encoding, is_gsm7, split
 
 __all__ = ["FAULTS", "Bridge", "SmsFault", "msisdn"]

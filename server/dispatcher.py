@@ -1,70 +1,109 @@
-"""Dispatch: workers take due rows from the store, route them, batch them, send them.
+"""Dispatch: rows go from the queue to providers, many requests in flight per provider.
+
+Three kinds of threads share one process's dispatch:
+
+- the **claimer** takes due rows from the queue while fewer than ``in_hand`` rows are with
+  this process, routes them, and groups them into sends: rows of one message to one
+  provider, up to the provider's ``max_batch`` recipients a call;
+- each provider's **senders** (``concurrency`` threads, a keep-alive connection each)
+  make the calls, within the provider's rate limit;
+- the **recorder** writes the outcomes of everything that finished meanwhile in one
+  transaction, and the **heartbeat** renews the lease of the rows still in hand, so that
+  a short lease frees a dead process's rows within seconds.
 
 One round of a row tries its route's providers in order (failover); a provider that
 fails (temporarily or for every recipient: credentials, credit, outage) is skipped for
 the rest of the round. When every provider of the route failed, the row waits with
 exponential backoff and a new round starts, until ``max_attempts`` rounds: then it ends
 ``Failed`` with the last reason. A recipient a provider refuses as invalid ends
-``Failed`` at once.
+``Failed`` at once. A provider that says "too many requests" with ``Retry-After`` keeps
+the row: it waits that long and goes back to the same provider, and that provider's
+other sends wait too.
 
 A send whose answer never came (:class:`~smsxml.errors.OutcomeUnknown`) is retried like
 a temporary failure: delivery is at least once — a rare duplicate SMS is preferred to a
-lost one. The per-provider rate limit is a token bucket shared by this process' workers;
-under gunicorn one worker of a node dispatches (``smsxml.server.wsgi``), so it holds per
-node.
+lost one (docs/bridge.md, "Crash semantics").
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
+import queue
+import secrets
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from smsxml.errors import InvalidRecipient, OutcomeUnknown, PermanentFailure, ProviderError
+from smsxml.errors import (
+    InvalidRecipient,
+    OutcomeUnknown,
+    PermanentFailure,
+    ProviderError,
+    RateLimited,
+)
 from smsxml.providers.base import OutgoingMessage, Provider
 from smsxml.server.background import Background
 from smsxml.server.metrics import Metrics
+from smsxml.server.queue import Claimed, Outcomes
 from smsxml.server.routing import Routes
 from smsxml.server.settings import DispatchSettings
-from smsxml.server.store import Claimed, Store
+from smsxml.server.store import Store
 
 __all__ = ["Dispatcher", "RateLimiter"]
 
 log = logging.getLogger("smsxml.server.dispatch")
+#: how long a row waits when a provider says 429 without a usable Retry-After
+DEFAULT_RETRY_AFTER = 1.0
 
 
 class RateLimiter:
-    """A token bucket: ``rate`` messages per second, bursts up to one second's worth."""
+    """A token bucket: ``rate`` messages per second, bursts up to one second's worth;
+    :meth:`hold` pauses it (a provider's Retry-After)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self._tokens = rate
         self._last = time.monotonic()
+        self._held_until = 0.0
         self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._held_until = max(self._held_until, time.monotonic() + seconds)
 
     def take(self, count: int, stop: threading.Event) -> bool:
         """Wait until ``count`` messages may go; False if ``stop`` was set meanwhile."""
-        if self.rate <= 0:
-            return True
         while True:
             with self._lock:
                 now = time.monotonic()
-                self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= min(count, self.rate):
-                    self._tokens -= count
+                wait = self._held_until - now
+                if wait <= 0 and self.rate <= 0:
                     return True
-                wait = (min(count, self.rate) - self._tokens) / self.rate
+                if wait <= 0:
+                    self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+                    self._last = now
+                    if self._tokens >= min(count, self.rate):
+                        self._tokens -= count
+                        return True
+                    wait = (min(count, self.rate) - self._tokens) / self.rate
             if stop.wait(wait):
                 return False
 
 
+@dataclass(frozen=True)
+class _Send:
+    """One provider call's worth of rows: one message's text, one provider."""
+
+    provider: str
+    rows: list[Claimed]
+
+
 class Dispatcher(Background):
-    """Worker threads moving rows from Queued to Pending (or Failed)."""
+    """Moves rows from Queued to Pending (or Failed), many calls in flight per provider."""
 
     def __init__(
         self,
@@ -74,6 +113,7 @@ class Dispatcher(Background):
         settings: DispatchSettings,
         *,
         rate_limits: Mapping[str, float] | None = None,
+        concurrency: Mapping[str, int] | None = None,
         callback_url: Callable[[str], str | None] = lambda provider: None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -86,55 +126,186 @@ class Dispatcher(Background):
         self.limiters = {
             name: RateLimiter((rate_limits or {}).get(name, 0.0)) for name in providers
         }
+        self.concurrency = {name: (concurrency or {}).get(name, 1) for name in providers}
         super().__init__()
-        self._owner = f"{os.uname().nodename}:{os.getpid()}"
+        # unique per process start: a restarted process must not renew its old leases
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._done: queue.SimpleQueue[Outcomes] = queue.SimpleQueue()
+        self._in_hand: set[int] = set()
+        self._room = threading.Condition()
 
     # lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        for index in range(self.settings.workers):
-            self.spawn(f"dispatch-{index}", self._work, f"{self._owner}:{index}")
+        if self.settings.workers <= 0:
+            return
+        self._pools = {
+            name: ThreadPoolExecutor(self.concurrency[name], thread_name_prefix=f"send-{name}")
+            for name in self.providers
+        }
+        self.spawn("dispatch-claim", self._claim_loop)
+        self.spawn("dispatch-record", self._record_loop)
+        self.spawn("dispatch-lease", self._lease_loop)
 
-    def _work(self, owner: str) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; calls in flight finish and their outcomes are recorded, rows not
+        yet sent are given back (leases renewed until then)."""
+        self.stopping.set()
+        with self._room:
+            self._room.notify_all()
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        super().stop(timeout)
+        self._flush()
+
+    # the claimer ------------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        limit = max(1, self.settings.in_hand)
+        while not self.stopping.is_set():
+            with self._room:
+                while len(self._in_hand) >= limit and not self.stopping.is_set():
+                    self._room.wait(0.5)
+                room = limit - len(self._in_hand)
+            if self.stopping.is_set():
+                break
+            try:
+                rows = self.store.queue.claim(
+                    self.owner, min(room, self.settings.batch), self.settings.lease
+                )
+            except Exception:  # the database away: try again, the leases protect the rows
+                log.exception("claiming rows failed")
+                rows = []
+            if not rows:
+                self.stopping.wait(self.settings.idle)
+                continue
+            with self._room:
+                self._in_hand.update(row.id for row in rows)
+            sends, outcomes = self.plan(rows)
+            if len(outcomes):
+                self._done.put(outcomes)
+            for send in sends:
+                try:
+                    self._pools[send.provider].submit(self._send_and_report, send)
+                except RuntimeError:  # stopping: the pool takes no more
+                    self._done.put(Outcomes(released=[row.id for row in send.rows]))
+
+    def _send_and_report(self, send: _Send) -> None:
+        if self.stopping.is_set():  # shutting down: what has not gone out goes back
+            self._done.put(Outcomes(released=[row.id for row in send.rows]))
+            return
+        try:
+            outcomes = self.send(send)
+        except Exception:  # a bug: the rows go back to the queue at once
+            log.exception("sending to %s failed unexpectedly", send.provider)
+            outcomes = Outcomes(released=[row.id for row in send.rows])
+        self._done.put(outcomes)
+
+    # the recorder and the heartbeat -------------------------------------------------------
+
+    def _record_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                handled = self.run_once(owner)
-            except Exception:  # a bug must not kill the worker; the lease frees the rows
-                log.exception("dispatch round failed")
-                handled = 0
-            if not handled:
-                self.stopping.wait(self.settings.idle)
+                first = self._done.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._record(first)
 
-    # one round --------------------------------------------------------------------------
+    def _record(self, first: Outcomes) -> None:
+        batch = first
+        while len(batch) < 5000:
+            try:
+                batch.add(self._done.get_nowait())
+            except queue.Empty:
+                break
+        while True:
+            try:
+                self.store.queue.record(batch)
+                break
+            except Exception:  # the database away: the rows stay leased to us meanwhile
+                log.exception("recording %d outcomes failed; trying again", len(batch))
+                if self.stopping.wait(1.0):
+                    return  # their leases run out: the rows are sent again (at least once)
+        finished = {r for r, *_ in batch.accepted} | {r for r, _ in batch.failed}
+        finished |= {r for r, *_ in batch.retried} | set(batch.released)
+        with self._room:
+            self._in_hand -= finished
+            self._room.notify_all()
 
-    def run_once(self, owner: str = "test") -> int:
-        """Claim a batch of due rows and send them; returns how many were claimed."""
-        rows = self.store.claim(owner, self.settings.batch, self.settings.lease)
+    def _flush(self) -> None:
+        """Record what finished after the recorder stopped, and give back what is left."""
+        outcomes = Outcomes()
+        while True:
+            try:
+                outcomes.add(self._done.get_nowait())
+            except queue.Empty:
+                break
+        recorded = {r for r, *_ in outcomes.accepted} | {r for r, _ in outcomes.failed}
+        recorded |= {r for r, *_ in outcomes.retried} | set(outcomes.released)
+        outcomes.released += sorted(self._in_hand - recorded)
+        if len(outcomes):
+            self._record(outcomes)
+
+    def _lease_loop(self) -> None:
+        interval = max(0.05, self.settings.lease / 3)
+        while not self.stopping.wait(interval):
+            with self._room:
+                held = sorted(self._in_hand)
+            try:
+                for start in range(0, len(held), 1000):
+                    chunk = held[start : start + 1000]
+                    self.store.queue.renew(self.owner, chunk, self.settings.lease)
+            except Exception:
+                log.exception("renewing leases failed")
+
+    # one round, in the calling thread (tests, tools) ----------------------------------------
+
+    def run_once(self) -> int:
+        """Claim a batch, send it here, record the outcomes; returns how many rows."""
+        rows = self.store.queue.claim(self.owner, self.settings.batch, self.settings.lease)
+        sends, outcomes = self.plan(rows)
+        for send in sends:
+            outcomes.add(self.send(send))
+        self.store.queue.record(outcomes)
+        return len(rows)
+
+    # planning and sending -------------------------------------------------------------------
+
+    def plan(self, rows: Sequence[Claimed]) -> tuple[list[_Send], Outcomes]:
+        """Route claimed rows: the sends to make, and the rows whose round is over."""
+        outcomes = Outcomes()
         # rows of one message may have failed over differently: a group shares its tried list
         groups: dict[tuple[str, str, tuple[str, ...]], list[Claimed]] = defaultdict(list)
         for row in rows:
             route = self.routes.providers_for(row.recipient)
             remaining = [name for name in route if name not in row.tried]
             if not route:
-                self._round_failed([row], "no route for this number")
+                self._round_failed(outcomes, [row], "no route for this number")
             elif not remaining:
-                self._round_failed([row], row.reason or "every provider failed")
+                self._round_failed(outcomes, [row], row.reason or "every provider failed")
             else:
                 groups[(row.message_id, remaining[0], row.tried)].append(row)
+        sends = []
         for (_message, provider, _tried), group in groups.items():
-            if self.stopping.is_set():
-                self.store.release([row.id for row in group])
-                continue
-            client = self.providers[provider]
-            size = max(1, client.max_batch)
-            for start in range(0, len(group), size):
-                self._send(provider, client, group[start : start + size])
-        return len(rows)
+            size = max(1, self.providers[provider].max_batch)
+            sends += [
+                _Send(provider, group[start : start + size]) for start in range(0, len(group), size)
+            ]
+        return sends, outcomes
 
-    def _send(self, name: str, client: Provider, rows: list[Claimed]) -> None:
-        if not self.limiters[name].take(len(rows), self.stopping):
-            self.store.release([row.id for row in rows])
-            return
+    def send(self, send: _Send) -> Outcomes:
+        """One provider call for ``send``'s rows, and what became of each."""
+        name, rows, outcomes = send.provider, send.rows, Outcomes()
+        waiting = self.metrics.rate_limited.labels(name)
+        waiting.inc(len(rows))
+        try:
+            may_go = self.limiters[name].take(len(rows), self.stopping)
+        finally:
+            waiting.dec(len(rows))
+        if not may_go:
+            outcomes.released += [row.id for row in rows]
+            return outcomes
         first = rows[0]
         message = OutgoingMessage(
             sender=first.sender,
@@ -144,61 +315,71 @@ class Dispatcher(Background):
             flash=first.flash,
             dlr_url=self.callback_url(name),
         )
+        outcome = "accepted"
+        in_flight = self.metrics.in_flight.labels(name)
+        in_flight.inc()
         started = time.perf_counter()
         try:
-            accepted = client.send(message)
+            accepted = self.providers[name].send(message)
         except InvalidRecipient as error:
-            self.metrics.outcomes.labels(name, "permanent").inc()
+            outcome = "permanent"
             if len(rows) == 1:
-                self.store.mark_failed([first.id], f"{name}: {error.text}")
+                outcomes.failed.append((first.id, f"{name}: {error.text}"))
             else:  # which one? ask again one by one
                 for row in rows:
-                    self._send(name, client, [row])
-            return
+                    outcomes.add(self.send(_Send(name, [row])))
+            return outcomes
+        except RateLimited as error:
+            outcome = "rate_limited"
+            wait = error.retry_after if error.retry_after is not None else DEFAULT_RETRY_AFTER
+            self.limiters[name].hold(wait)
+            outcomes.retried += [(row.id, wait, row.tried, str(error), False) for row in rows]
+            return outcomes
         except PermanentFailure as error:
-            self.metrics.outcomes.labels(name, "permanent").inc()
-            self._failover(name, rows, str(error))
-            return
+            outcome = "permanent"
+            self._failover(outcomes, name, rows, str(error))
+            return outcomes
         except ProviderError as error:
             outcome = "unknown" if isinstance(error, OutcomeUnknown) else "temporary"
-            self.metrics.outcomes.labels(name, outcome).inc()
-            self._failover(name, rows, str(error))
-            return
+            self._failover(outcomes, name, rows, str(error))
+            return outcomes
         except Exception as error:  # a malformed answer or a bug in a client
             log.exception("provider %s failed unexpectedly", name)
-            self.metrics.outcomes.labels(name, "temporary").inc()
-            self._failover(name, rows, f"{name}: {type(error).__name__}")
-            return
+            outcome = "temporary"
+            self._failover(outcomes, name, rows, f"{name}: {type(error).__name__}")
+            return outcomes
         finally:
+            in_flight.dec()
             self.metrics.dispatch.labels(name).observe(time.perf_counter() - started)
-        self.metrics.outcomes.labels(name, "accepted").inc()
+            self.metrics.outcomes.labels(name, outcome).inc()
         by_recipient = {row.recipient: row for row in rows}
-        pending = [
-            (by_recipient[s.recipient].id, s.provider_id)
+        outcomes.accepted += [
+            (by_recipient[s.recipient].id, name, s.provider_id)
             for s in accepted
             if s.recipient in by_recipient
         ]
-        if pending:
-            self.store.mark_pending(pending, name)
-        refused = [row for row in rows if row.recipient not in {s.recipient for s in accepted}]
+        taken = {s.recipient for s in accepted}
+        refused = [row for row in rows if row.recipient not in taken]
         if refused:
-            self._failover(name, refused, f"{name}: recipient not accepted")
+            self._failover(outcomes, name, refused, f"{name}: recipient not accepted")
+        return outcomes
 
-    def _failover(self, name: str, rows: Sequence[Claimed], reason: str) -> None:
+    def _failover(
+        self, outcomes: Outcomes, name: str, rows: Sequence[Claimed], reason: str
+    ) -> None:
         """Skip ``name`` for these rows this round: they go straight back to the queue."""
         log.warning("provider %s failed for %d row(s): %s", name, len(rows), reason)
         tried = (*rows[0].tried, name)
-        self.store.retry_later([r.id for r in rows], 0.0, tried, reason, count_attempt=False)
+        outcomes.retried += [(row.id, 0.0, tried, reason, False) for row in rows]
 
-    def _round_failed(self, rows: Sequence[Claimed], reason: str) -> None:
+    def _round_failed(self, outcomes: Outcomes, rows: Sequence[Claimed], reason: str) -> None:
         """Every provider failed: back off, or fail the rows after the last round."""
         settings = self.settings
-        last = [r.id for r in rows if r.attempts + 1 >= settings.max_attempts]
-        again = [r for r in rows if r.attempts + 1 < settings.max_attempts]
-        if last:
-            self.store.mark_failed(last, f"gave up after {settings.max_attempts} rounds: {reason}")
-        for attempts, group in itertools.groupby(
-            sorted(again, key=lambda r: r.attempts), key=lambda r: r.attempts
-        ):
-            delay = min(settings.max_backoff, settings.backoff * 2**attempts)
-            self.store.retry_later([r.id for r in group], delay, (), reason)
+        for row in rows:
+            if row.attempts + 1 >= settings.max_attempts:
+                outcomes.failed.append(
+                    (row.id, f"gave up after {settings.max_attempts} rounds: {reason}")
+                )
+            else:
+                delay = min(settings.max_backoff, settings.backoff * 2**row.attempts)
+                outcomes.retried.append((row.id, delay, (), reason, True))

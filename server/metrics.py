@@ -57,6 +57,26 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "smsxml_dispatch_in_flight",
+            "Provider calls under way",
+            ["provider"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.rate_limited = Gauge(
+            "smsxml_dispatch_rate_limited",
+            "Rows waiting for a provider's rate limit (ours, or its Retry-After)",
+            ["provider"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.queue_age = Gauge(
+            "smsxml_queue_oldest_seconds",
+            "How long the oldest due Queued row has waited",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",  # read from the database at each scrape
+        )
         self.dispatching = Gauge(
             "smsxml_dispatching",
             "1 in the process that runs dispatch and delivery tracking (one per node)",
@@ -64,6 +84,7 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self._queue_source: Callable[[], dict[str, int]] | None = None
+        self._age_source: Callable[[], float] | None = None
 
     def request(self, operation: str, seconds: float) -> None:
         self.requests.labels(operation).observe(seconds)
@@ -71,15 +92,21 @@ class Metrics:
     def fault(self, operation: str, code: str) -> None:
         self.faults.labels(operation, code).inc()
 
-    def watch_queue(self, source: Callable[[], dict[str, int]]) -> None:
-        """Read queue depth from ``source`` at each scrape."""
+    def watch_queue(
+        self, source: Callable[[], dict[str, int]], age: Callable[[], float] | None = None
+    ) -> None:
+        """Read queue depth from ``source`` (and the oldest row's wait from ``age``) at each
+        scrape."""
         self._queue_source = source
+        self._age_source = age
 
     def render(self) -> bytes:
         if self._queue_source is not None:
             counts = self._queue_source()
             for state in ("Queued", "Pending", "Delivered", "Failed"):
                 self.queue.labels(state).set(counts.get(state, 0))
+        if self._age_source is not None:
+            self.queue_age.set(self._age_source())
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             every_worker = CollectorRegistry()
             MultiProcessCollector(every_worker)

@@ -34,16 +34,23 @@ class ProviderSettings(BaseModel):
     kind: str  # net2sms, easysms, smspartner, isms, allmysms, isms-soap
     base_url: str | None = None  # None: the sandbox when it runs, else the vendor's URL
     options: dict[str, Any] = Field(default_factory=dict)  # credentials etc., per client
-    rate_limit: float = 50.0  # messages per second sent to this provider
+    #: messages per second sent to this provider; 0: no limit of ours (docs/bridge.md
+    #: says what each provider documents: none publishes an HTTP limit to stay under)
+    rate_limit: float = 0.0
+    #: calls in flight to this provider at once (one keep-alive connection each)
+    concurrency: int = 64
     poll_interval: float = 2.0  # seconds between status polls
 
 
 class DispatchSettings(BaseModel):
     """How dispatcher workers take rows from the queue and retry."""
 
-    workers: int = 2
+    workers: int = 1  # 0: this process does not dispatch (it only accepts)
     batch: int = 500  # rows claimed at once
-    lease: float = 60.0  # seconds a claim holds before another worker may take the row
+    in_hand: int = 2000  # rows claimed and not yet recorded, at most, per process
+    #: seconds a claim holds unless renewed (every third of it) before another worker may
+    #: take the row: how long a dead worker's rows wait
+    lease: float = 10.0
     idle: float = 0.05  # seconds between claims when the queue is empty
     max_attempts: int = 5  # rounds over the route's providers before a row fails
     backoff: float = 1.0  # first retry delay; doubles each attempt

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,8 +26,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
+from smsxml.server.clock import utcnow
 from smsxml.server.groupcommit import GroupCommit
 from smsxml.server.models import Account, Delivery, DeliveryEvent, LedgerEntry, Message, Secret
+from smsxml.server.queue import DeliveryQueue, record_events
 from smsxml.status import DeliveryState
 
 if TYPE_CHECKING:
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = [
     "WRITER_MAX_RECIPIENTS",
     "AccountInfo",
-    "Claimed",
     "InsufficientCredits",
     "NewMessage",
     "Store",
@@ -53,11 +54,6 @@ AUTH_RECHECK_SECONDS = 30.0
 WRITER_MAX_RECIPIENTS = 1000
 QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
 DELIVERED, FAILED = DeliveryState.DELIVERED.value, DeliveryState.FAILED.value
-
-
-def utcnow() -> datetime:
-    """Now, naive UTC: the one time convention of the store."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class InsufficientCredits(Exception):
@@ -98,22 +94,6 @@ class NewMessage:
     parts: int
     send_at: datetime | None
     dlr_url: str | None
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A delivery row a dispatcher worker holds, with what it needs to send it."""
-
-    id: int
-    message_id: str
-    recipient: str
-    attempts: int
-    tried: tuple[str, ...]
-    sender: str
-    text: str
-    coding: str
-    flash: bool
-    reason: str | None  # why the last try failed
 
 
 def _as_datetime(value: datetime | str) -> datetime:
@@ -248,6 +228,8 @@ class Store:
 
             self._writer = WriterClient(writer_socket)
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
+        #: claims, leases and outcomes of the delivery rows
+        self.queue = DeliveryQueue(self)
         if migrate:
             from smsxml.server.migrate import upgrade
 
@@ -649,66 +631,7 @@ class Store:
             counts[QUEUED] = counts.get(QUEUED, 0) + int(waiting)
         return counts
 
-    # the queue ------------------------------------------------------------------------
-
-    def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        """Take up to ``limit`` due Queued rows for ``lease`` seconds (expanding messages
-        accepted since the last claim into rows first)."""
-        self.expand()
-        now = utcnow()
-        with self.transaction() as db:
-            due = (
-                select(Delivery.id)
-                .where(
-                    Delivery.state == QUEUED,
-                    Delivery.next_attempt_at <= now,
-                    (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-                )
-                .order_by(Delivery.next_attempt_at, Delivery.id)
-                .limit(limit)
-            )
-            if not self.is_sqlite:
-                due = due.with_for_update(skip_locked=True)
-            ids = list(db.execute(due).scalars())
-            if not ids:
-                return []
-            db.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids))
-                .values(lease_until=now + timedelta(seconds=lease), lease_owner=owner)
-            )
-            rows = db.execute(
-                select(
-                    Delivery.id,
-                    Delivery.message_id,
-                    Delivery.recipient,
-                    Delivery.attempts,
-                    Delivery.tried,
-                    Message.sender,
-                    Message.text,
-                    Message.coding,
-                    Message.flash,
-                    Delivery.reason,
-                )
-                .join(Message, Message.id == Delivery.message_id)
-                .where(Delivery.id.in_(ids))
-                .order_by(Delivery.id)
-            )
-            return [
-                Claimed(
-                    r.id,
-                    r.message_id,
-                    r.recipient,
-                    r.attempts,
-                    tuple(t for t in r.tried.split(",") if t),
-                    r.sender,
-                    r.text,
-                    r.coding,
-                    r.flash,
-                    r.reason,
-                )
-                for r in rows
-            ]
+    # the queue (claims and outcomes: smsxml.server.queue) ------------------------------
 
     def expand(self, max_rows: int = 100_000) -> int:
         """Turn accepted messages' recipient lists into delivery rows (Queued), oldest
@@ -734,83 +657,6 @@ class Store:
                 db.execute(self._sql["expanded"], (message_id,))
                 made += len(rows)
         return made
-
-    def _events(self, db: Connection, ids: Sequence[int], state: str, detail: str) -> None:
-        now = utcnow()
-        db.execute(
-            insert(DeliveryEvent),
-            [{"delivery_id": i, "state": state, "detail": detail, "at": now} for i in ids],
-        )
-
-    def mark_pending(self, accepted: Sequence[tuple[int, str]], provider: str) -> None:
-        """Rows a provider accepted: (delivery id, provider id)."""
-        now = utcnow()
-        with self.transaction() as db:
-            for delivery_id, provider_id in accepted:
-                db.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id, Delivery.state == QUEUED)
-                    .values(
-                        state=PENDING,
-                        provider=provider,
-                        provider_id=provider_id,
-                        attempts=Delivery.attempts + 1,
-                        lease_until=None,
-                        lease_owner=None,
-                        updated_at=now,
-                    )
-                )
-            self._events(db, [d for d, _ in accepted], PENDING, f"accepted by {provider}")
-
-    def mark_failed(self, ids: Sequence[int], reason: str) -> None:
-        now = utcnow()
-        with self.transaction() as db:
-            db.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state.in_((QUEUED, PENDING)))
-                .values(
-                    state=FAILED, reason=reason, lease_until=None, lease_owner=None, updated_at=now
-                )
-            )
-            self._events(db, ids, FAILED, reason)
-
-    def retry_later(
-        self,
-        ids: Sequence[int],
-        delay: float,
-        tried: Sequence[str],
-        reason: str,
-        *,
-        count_attempt: bool = True,
-    ) -> None:
-        """Put rows back in the queue after ``delay`` seconds, remembering which providers
-        failed them this round; ``count_attempt`` ends a round (one more attempt used)."""
-        now = utcnow()
-        with self.transaction() as db:
-            db.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state == QUEUED)
-                .values(
-                    attempts=Delivery.attempts + int(count_attempt),
-                    next_attempt_at=now + timedelta(seconds=delay),
-                    tried=",".join(tried),
-                    reason=reason,
-                    lease_until=None,
-                    lease_owner=None,
-                    updated_at=now,
-                )
-            )
-            what = f"retry in {delay:.1f}s" if count_attempt else "next provider"
-            self._events(db, ids, QUEUED, f"{what}: {reason}")
-
-    def release(self, ids: Sequence[int]) -> None:
-        """Give claimed rows back untouched (shutdown)."""
-        with self.transaction() as db:
-            db.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state == QUEUED)
-                .values(lease_until=None, lease_owner=None)
-            )
 
     def apply_update(
         self,
@@ -845,7 +691,7 @@ class Store:
                     .where(Delivery.id.in_(ids))
                     .values(state=state.value, updated_at=utcnow())
                 )
-                self._events(db, ids, state.value, detail or f"reported by {provider}")
+                record_events(db, ids, state.value, detail or f"reported by {provider}")
         return len(ids)
 
     def pending(self, provider: str, limit: int) -> list[tuple[str, str]]:

@@ -208,6 +208,11 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML for the in-process sandboxes (schedule, faults): rehearse outages.",
 )
+@click.option(
+    "--no-dispatch",
+    is_flag=True,
+    help="Only accept: leave sending and tracking to `smsxml worker` processes.",
+)
 @_DATABASE
 @_CONFIG
 def serve(
@@ -218,6 +223,7 @@ def serve(
     no_sandbox: bool,
     send_demo: bool,
     sandbox_config: Path | None,
+    no_dispatch: bool,
     database_url: str | None,
     config: Path | None,
 ) -> None:
@@ -240,6 +246,8 @@ def serve(
         demo=False if no_demo else None,
         sandbox=False if no_sandbox else None,
     )
+    if no_dispatch:
+        settings.dispatch.workers = 0
     from smsxml.sandbox import SandboxConfig
 
     simulated = SandboxConfig.from_toml(sandbox_config) if sandbox_config else None
@@ -262,6 +270,37 @@ def serve(
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.option("--no-sandbox", is_flag=True, help="Do not start the provider sandboxes.")
+@click.option(
+    "--sandbox-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML for the in-process sandboxes (schedule, faults).",
+)
+@_DATABASE
+@_CONFIG
+def worker(
+    no_sandbox: bool, sandbox_config: Path | None, database_url: str | None, config: Path | None
+) -> None:
+    """Send queued messages and track their delivery, without the SOAP endpoint (run
+    several, on any node sharing the database; docs/deploy.md)."""
+    import logging
+
+    from smsxml.sandbox import SandboxConfig
+    from smsxml.server.worker import run_worker
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    settings = _settings(config, database_url=database_url, sandbox=False if no_sandbox else None)
+    if settings.dispatch.workers <= 0:
+        raise click.UsageError("dispatch.workers is 0: this worker would do nothing")
+    simulated = SandboxConfig.from_toml(sandbox_config) if sandbox_config else None
+    run_worker(settings, simulated)
 
 
 @main.group()

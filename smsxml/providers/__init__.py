@@ -12,10 +12,12 @@ from typing import Any
 from smsxml.providers.allmysms import Allmysms
 from smsxml.providers.base import (
     Balance,
+    HttpProvider,
     OutgoingMessage,
     Provider,
     StatusUpdate,
     Submitted,
+    pooled_transport,
 )
 from smsxml.providers.easysms import Easysms
 from smsxml.providers.isms import Isms
@@ -47,9 +49,12 @@ CLIENTS: dict[str, type[Provider]] = {
 }
 
 
-def build(kind: str, base_url: str | None = None, **options: Any) -> Provider:
+def build(
+    kind: str, base_url: str | None = None, *, connections: int | None = None, **options: Any
+) -> Provider:
     """A client of provider ``kind`` (see :data:`CLIENTS`) at ``base_url`` (default: the
-    vendor's), with the client's own keyword options (credentials…)."""
+    vendor's), with the client's own keyword options (credentials…); ``connections``
+    sizes an HTTP client's keep-alive pool (one per call in flight)."""
     if kind == "isms-soap" and kind not in CLIENTS:
         # smsxml.soap is itself a Provider (it imports this package): registered on
         # first use, not at import, so that either module can be imported first
@@ -63,4 +68,6 @@ def build(kind: str, base_url: str | None = None, **options: Any) -> Provider:
         raise ValueError(f"unknown provider kind {kind!r}; known: {known}") from None
     if base_url is not None:
         options["base_url"] = base_url
+    if connections is not None and issubclass(cls, HttpProvider):
+        options.setdefault("transport", pooled_transport(connections))
     return cls(**options)

@@ -50,6 +50,7 @@ __all__ = [
     "Provider",
     "StatusUpdate",
     "Submitted",
+    "pooled_transport",
 ]
 
 #: Every call has a timeout: 5 s to connect, 15 s for the rest.
@@ -86,6 +87,13 @@ logging.getLogger("httpx").addFilter(_RedactCredentials())
 def shared_ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every client: building one costs ~0.2 s of CPU."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def pooled_transport(connections: int) -> httpx.HTTPTransport:
+    """An HTTP transport keeping up to ``connections`` keep-alive connections: one for
+    each call in flight when many threads share a client (the bridge's dispatcher)."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.HTTPTransport(verify=shared_ssl_context(), limits=limits)
 
 
 def redact(text: str) -> str:

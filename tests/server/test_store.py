@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from smsxml.server.queue import Outcomes
 from smsxml.server.store import InsufficientCredits, Store
 from smsxml.status import DeliveryState
 
@@ -84,7 +85,7 @@ def test_concurrent_claims_never_share_a_row(store: Store) -> None:
     lock = threading.Lock()
 
     def worker(name: str) -> None:
-        while rows := store.claim(name, 25, lease=60):
+        while rows := store.queue.claim(name, 25, lease=60):
             with lock:
                 claimed.extend(row.id for row in rows)
 
@@ -108,8 +109,8 @@ def test_final_states_never_change(store: Store) -> None:
         recipients=["306912345678"],
         parts=1,
     )
-    (row,) = store.claim("w", 10, lease=60)
-    store.mark_pending([(row.id, "P-1")], "isms")
+    (row,) = store.queue.claim("w", 10, lease=60)
+    store.queue.record(Outcomes(accepted=[(row.id, "isms", "P-1")]))
     assert store.apply_update("isms", "P-1", DeliveryState.DELIVERED) == 1
     assert store.apply_update("isms", "P-1", DeliveryState.FAILED) == 0
     assert store.apply_update("isms", "P-1", DeliveryState.PENDING) == 0
@@ -133,9 +134,9 @@ def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None
         recipients=["306912345678"],
         parts=1,
     )
-    assert len(store.claim("dead", 10, lease=0.0)) == 1
-    assert len(store.claim("alive", 10, lease=60)) == 1
-    assert store.claim("third", 10, lease=60) == []
+    assert len(store.queue.claim("dead", 10, lease=0.0)) == 1
+    assert len(store.queue.claim("alive", 10, lease=60)) == 1
+    assert store.queue.claim("third", 10, lease=60) == []
 
 
 def test_secrets_are_made_once(store: Store) -> None:
@@ -158,7 +159,7 @@ def test_a_large_send_is_one_row_until_expanded(store: Store) -> None:
     assert store.expand() == 10_000 and store.expand() == 0
     assert store.status(account.id, message_id, recipients[-1]) == "Queued"
     assert store.counts() == {"Queued": 10_000}
-    claimed = store.claim("w", 20_000, lease=60)
+    claimed = store.queue.claim("w", 20_000, lease=60)
     assert sorted(row.recipient for row in claimed) == recipients
 
 
@@ -182,12 +183,14 @@ def test_only_rows_whose_client_waits_are_reported(store: Store) -> None:
     told = accept("306912345671", "https://client.example.org/dlr")
     untold = accept("306912345672", None)
     failed = accept("306912345673", "https://client.example.org/dlr")
-    rows = {row.message_id: row for row in store.claim("w", 10, lease=60)}
-    store.mark_pending([(rows[told].id, "P-1"), (rows[untold].id, "P-2")], "isms")
+    rows = {row.message_id: row for row in store.queue.claim("w", 10, lease=60)}
+    store.queue.record(
+        Outcomes(accepted=[(rows[told].id, "isms", "P-1"), (rows[untold].id, "isms", "P-2")])
+    )
     assert store.unnotified(10) == []  # nothing final yet
     store.apply_update("isms", "P-1", DeliveryState.DELIVERED)
     store.apply_update("isms", "P-2", DeliveryState.DELIVERED)
-    store.mark_failed([rows[failed].id], "refused")
+    store.queue.record(Outcomes(failed=[(rows[failed].id, "refused")]))
     waiting = sorted(store.unnotified(10), key=lambda row: row[2] == failed)
     assert [(row[2], row[4]) for row in waiting] == [(told, "Delivered"), (failed, "Failed")]
     store.mark_notified([row[0] for row in waiting])
@@ -257,8 +260,7 @@ def test_nodes_starting_together_on_a_fresh_database_all_come_up() -> None:
 
     url = _postgres()
     start = (
-        "import sys; from smsxml.server.store import Store; "
-        "Store(sys.argv[1]).close(); print('up')"
+        "import sys; from smsxml.server.store import Store; Store(sys.argv[1]).close(); print('up')"
     )
     nodes = [
         subprocess.Popen(

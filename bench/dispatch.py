@@ -1,0 +1,258 @@
+"""Benchmark: dispatch, from ``Queued`` to accepted by the provider, against the provider's
+own ceiling measured in the same run.
+
+What runs (everything on this machine, loopback only):
+
+- the provider: ``smsxml sandbox`` in its own process (iSMS, every route goes there),
+  its schedule slowed down so that nothing turns final during a run (the figure is
+  dispatch, not delivery), ``latency`` added to every answer for the 50 ms scenario;
+- the bridge as users run it: ``smsxml serve --no-sandbox`` with dispatch and delivery
+  tracking on (polling, callbacks), on its own SQLite file or PostgreSQL database;
+- the queue, filled before the bridge starts, through the store's own ``accept`` (what
+  a SOAP ``send`` does once parsed): ``single`` = N messages to one recipient each,
+  distinct numbers and texts; ``batch`` = messages of 1,000 recipients, one text each.
+
+Figures: SMS/s is the number of rows divided by the time from the first row accepted by
+the provider to the last (the rows' own ``updated_at``: start-up is left out); ``wall``
+is from the bridge answering ``/healthz`` to no row ``Queued``; CPU per SMS is the
+bridge's CPU (``/proc``, process and children) over that window. The ceiling is the
+sandbox answering ``send.php`` to wrk (``apt-get install wrk``) alone, before the run,
+at the connections the dispatcher may use; the ratio is SMS/s over it (for ``batch``,
+requests are what the ceiling counts, so the ratio is left out).
+
+    .venv/bin/python bench/dispatch.py [--scenarios single0,single50,batch]
+        [--count 3000] [--engine sqlite|postgresql] [--repeat 1] [--keep DIR]
+
+Targets (2 cores, issue 10): ≥ 2,000 SMS/s per worker process single-recipient at 0 ms,
+≥ 800 at 50 ms, ≥ 20,000 to a batching provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soap import cpu_seconds, free_port, median_range, tree_pids  # noqa: E402
+
+from smsxml.server.store import Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SMSXML = str(Path(sys.executable).with_name("smsxml"))
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/smsxml_bench_dispatch"
+SCENARIOS = {  # name: (provider latency in s, recipients per message)
+    "single0": (0.0, 1),
+    "single50": (0.05, 1),
+    "batch": (0.0, 1000),
+}
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def start_sandbox(workdir: Path, latency: float) -> tuple[subprocess.Popen[bytes], int]:
+    config = workdir / "sandbox.toml"
+    config.write_text(
+        "[account]\ncredits = 1000000000000\n\n"
+        "[schedule]\npending_after = 3600\nfinal_after = 7200\nfail_suffixes = []\n\n"
+        f"[faults.isms]\nlatency = {latency}\n"
+    )
+    port = free_port()
+    log = (workdir / "sandbox.log").open("wb")
+    process = subprocess.Popen(
+        [SMSXML, "sandbox", "--port", str(port), "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/isms/api/http/credits.php?username=demo&password=demo"
+    wait_until(lambda: answers(base), 30, "the sandbox")
+    return process, port
+
+
+def ceiling(port: int, connections: int, seconds: float = 3.0) -> float:
+    """send.php requests/s the sandbox answers alone (wrk), 0 if wrk is missing."""
+    if shutil.which("wrk") is None:
+        return 0.0
+    url = (
+        f"http://127.0.0.1:{port}/isms/api/http/send.php?username=demo&password=demo"
+        "&from=Bench&to=306912345678&message=ceiling"
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
+    return float(line.split()[1])
+
+
+def database_url(workdir: Path, engine: str) -> str:
+    if engine == "sqlite":
+        return f"sqlite:///{workdir / 'bridge.sqlite3'}"
+    from sqlalchemy import create_engine, text
+
+    server, name = POSTGRES.rsplit("/", 1)
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as db:
+        db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        db.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES
+
+
+def fill_queue(url: str, count: int, per_message: int) -> int:
+    """``count`` recipients in messages of ``per_message``; returns the rows to come."""
+    store = Store(url, synchronous="NORMAL")
+    account = store.add_account("bench", "bench", 10**15)
+    number = 306900000000
+    for m in range(count // per_message):
+        recipients = [str(number + m * per_message + r) for r in range(per_message)]
+        store.accept(
+            account,
+            sender="Bench",
+            text=f"bench message {m}",
+            coding="GSM",
+            flash=False,
+            recipients=recipients,
+            parts=1,
+        )
+    store.close()
+    return count // per_message * per_message
+
+
+def progress(url: str) -> tuple[int, datetime | None, datetime | None]:
+    """(rows still Queued or unexpanded, first and last time a row left Queued)."""
+    store = Store(url, migrate=False)
+    try:
+        with store.reader.connect() as db:
+            queued = (
+                db.exec_driver_sql(
+                    "SELECT count(*) FROM deliveries WHERE state = 'Queued'"
+                ).scalar()
+                or 0
+            )
+            listed = (
+                db.exec_driver_sql(
+                    "SELECT coalesce(sum(recipients), 0) FROM messages WHERE pending IS NOT NULL"
+                ).scalar()
+                or 0
+            )
+            first, last = db.exec_driver_sql(
+                "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE state != 'Queued'"
+            ).one()
+    finally:
+        store.close()
+    parse = lambda v: v if v is None or isinstance(v, datetime) else datetime.fromisoformat(v)  # noqa: E731
+    return int(queued) + int(listed), parse(first), parse(last)
+
+
+def run(
+    scenario: str, engine: str, count: int, workdir: Path, concurrency: int
+) -> dict[str, float]:
+    latency, per_message = SCENARIOS[scenario]
+    sandbox, sandbox_port = start_sandbox(workdir, latency)
+    bridge = None
+    try:
+        limit = ceiling(sandbox_port, 64 if latency else 16)
+        url = database_url(workdir, engine)
+        rows = fill_queue(url, count, per_message)
+        port = free_port()
+        config = workdir / "bridge.toml"
+        config.write_text(
+            f'database_url = "{url}"\nport = {port}\nsandbox = false\ndemo = false\n'
+            'sqlite_synchronous = "FULL"\n\n[routes]\n"*" = ["isms"]\n\n'
+            f'[providers.isms]\nkind = "isms"\nbase_url = "http://127.0.0.1:{sandbox_port}/isms"\n'
+            'rate_limit = 0\noptions = { username = "demo", password = "demo" }\n'
+            f"concurrency = {concurrency}\n"
+        )
+        log = (workdir / "bridge.log").open("wb")
+        bridge = subprocess.Popen(
+            [SMSXML, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the bridge")
+        started, cpu_start = time.monotonic(), cpu_seconds(tree_pids(bridge.pid))
+        wait_until(lambda: progress(url)[0] == 0, 600, "an empty queue")
+        wall = time.monotonic() - started
+        cpu = cpu_seconds(tree_pids(bridge.pid)) - cpu_start
+        _, first, last = progress(url)
+        window = max((last - first).total_seconds(), 1e-3) if first and last else wall
+        rate = rows / window
+        return {
+            "sms_per_s": rate,
+            "wall_sms_per_s": rows / wall,
+            "cpu_us_per_sms": cpu / rows * 1e6,
+            "ceiling": limit,
+            "ratio": rate / limit if limit and per_message == 1 else 0.0,
+        }
+    finally:
+        for process in (bridge, sandbox):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", default="single0,single50,batch")
+    parser.add_argument("--count", type=int, default=3000, help="recipients per scenario")
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="calls in flight to the provider"
+    )
+    parser.add_argument("--keep", type=Path, help="keep databases and logs in this folder")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args()
+    results: dict[str, list[dict[str, float]]] = {}
+    for _ in range(args.repeat):
+        for scenario in args.scenarios.split(","):
+            count = max(args.count, 20_000) if scenario == "batch" else args.count
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+            workdir = Path(tempfile.mkdtemp(prefix=f"dispatch-{scenario}-", dir=args.keep))
+            results.setdefault(scenario, []).append(run(scenario, args.engine, count, workdir, args.concurrency))
+            if args.keep is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+    print(f"dispatch, {args.engine}, one `smsxml serve` (medians [min–max] of {args.repeat})")
+    print(
+        f"{'scenario':<10} {'SMS/s':>22} {'wall SMS/s':>12} {'CPU µs/SMS':>11} "
+        f"{'ceiling req/s':>14} {'ratio':>6}"
+    )
+    for scenario, runs in results.items():
+        figures = {key: [r[key] for r in runs] for key in runs[0]}
+        print(
+            f"{scenario:<10} {median_range(figures['sms_per_s']):>22} "
+            f"{statistics.median(figures['wall_sms_per_s']):>12,.0f} "
+            f"{statistics.median(figures['cpu_us_per_sms']):>11,.0f} "
+            f"{statistics.median(figures['ceiling']):>14,.0f} "
+            f"{statistics.median(figures['ratio']):>6.2f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""The delivery queue: one row per (message, recipient), claimed by dispatchers.
+
+A dispatcher claims due ``Queued`` rows with a lease (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite serialises writers), keeps the lease alive with :meth:`renew` while
+the rows are with it, and hands back what happened to them as :class:`Outcomes`, written
+in one transaction per batch (:meth:`record`): per-row transactions cost more than the
+provider calls they follow. A dispatcher that dies stops renewing; its rows are claimed
+again once the lease has run out (seconds), so delivery is at least once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from smsxml.server.clock import utcnow
+from smsxml.server.models import Delivery, DeliveryEvent, Message
+from smsxml.status import DeliveryState
+
+if TYPE_CHECKING:
+    from smsxml.server.store import Store
+
+__all__ = ["Claimed", "DeliveryQueue", "Outcomes", "record_events"]
+
+QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
+FAILED = DeliveryState.FAILED.value
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery row a dispatcher holds, with what it needs to send it."""
+
+    id: int
+    message_id: str
+    recipient: str
+    attempts: int
+    tried: tuple[str, ...]
+    sender: str
+    text: str
+    coding: str
+    flash: bool
+    reason: str | None  # why the last try failed
+
+
+@dataclass
+class Outcomes:
+    """What became of claimed rows, gathered from many provider calls for one write."""
+
+    #: (row, provider, provider's id): accepted, now Pending
+    accepted: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (row, reason): Failed for good
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    #: (row, delay in seconds, providers tried this round, reason, ends a round): Queued again
+    retried: list[tuple[int, float, tuple[str, ...], str, bool]] = field(default_factory=list)
+    #: rows given back untouched (shutdown)
+    released: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.accepted) + len(self.failed) + len(self.retried) + len(self.released)
+
+    def add(self, other: Outcomes) -> None:
+        self.accepted += other.accepted
+        self.failed += other.failed
+        self.retried += other.retried
+        self.released += other.released
+
+
+def record_events(db: Connection, ids: Sequence[int], state: str, detail: str) -> None:
+    """A history line per row (what ``query`` callers and operators read back)."""
+    record_event_lines(db, [(i, state, detail) for i in ids])
+
+
+def record_event_lines(db: Connection, lines: Sequence[tuple[int, str, str]]) -> None:
+    if lines:
+        now = utcnow()
+        db.execute(
+            insert(DeliveryEvent),
+            [{"delivery_id": i, "state": s, "detail": d, "at": now} for i, s, d in lines],
+        )
+
+
+_ACCEPT = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("row"), Delivery.state == QUEUED)
+    .values(
+        state=PENDING,
+        provider=bindparam("provider"),
+        provider_id=bindparam("provider_id"),
+        attempts=Delivery.attempts + 1,
+        lease_until=None,
+        lease_owner=None,
+        updated_at=bindparam("now"),
+    )
+)
+_FAIL = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("row"), Delivery.state.in_((QUEUED, PENDING)))
+    .values(
+        state=FAILED,
+        reason=bindparam("why"),
+        lease_until=None,
+        lease_owner=None,
+        updated_at=bindparam("now"),
+    )
+)
+_RETRY = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("row"), Delivery.state == QUEUED)
+    .values(
+        attempts=Delivery.attempts + bindparam("spent"),
+        next_attempt_at=bindparam("due"),
+        tried=bindparam("providers"),
+        reason=bindparam("why"),
+        lease_until=None,
+        lease_owner=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+class DeliveryQueue:
+    """Claiming, lease renewal and outcome recording on the store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        """Take up to ``limit`` due Queued rows for ``lease`` seconds (expanding messages
+        accepted since the last claim into rows first)."""
+        self.store.expand()
+        now = utcnow()
+        with self.store.transaction() as db:
+            due = (
+                select(Delivery.id)
+                .where(
+                    Delivery.state == QUEUED,
+                    Delivery.next_attempt_at <= now,
+                    (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+                )
+                .order_by(Delivery.next_attempt_at, Delivery.id)
+                .limit(limit)
+            )
+            if not self.store.is_sqlite:
+                due = due.with_for_update(skip_locked=True)
+            ids = list(db.execute(due).scalars())
+            if not ids:
+                return []
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(lease_until=now + timedelta(seconds=lease), lease_owner=owner)
+            )
+            rows = db.execute(
+                select(
+                    Delivery.id,
+                    Delivery.message_id,
+                    Delivery.recipient,
+                    Delivery.attempts,
+                    Delivery.tried,
+                    Message.sender,
+                    Message.text,
+                    Message.coding,
+                    Message.flash,
+                    Delivery.reason,
+                )
+                .join(Message, Message.id == Delivery.message_id)
+                .where(Delivery.id.in_(ids))
+                .order_by(Delivery.id)
+            )
+            return [
+                Claimed(
+                    r.id,
+                    r.message_id,
+                    r.recipient,
+                    r.attempts,
+                    tuple(t for t in r.tried.split(",") if t),
+                    r.sender,
+                    r.text,
+                    r.coding,
+                    r.flash,
+                    r.reason,
+                )
+                for r in rows
+            ]
+
+    def oldest_wait(self) -> float:
+        """Seconds the oldest due Queued row (or unexpanded message) has waited; 0 if none
+        (both minima are index searches: the due index, the pending messages' index)."""
+        now = utcnow()
+        with self.store.reader.connect() as db:
+            row_due = db.execute(
+                select(func.min(Delivery.next_attempt_at)).where(Delivery.state == QUEUED)
+            ).scalar()
+            listed = db.execute(
+                select(func.min(func.coalesce(Message.send_at, Message.created_at))).where(
+                    Message.pending.is_not(None)
+                )
+            ).scalar()
+        waits = [(now - _as_time(due)).total_seconds() for due in (row_due, listed) if due]
+        return max(0.0, *waits) if waits else 0.0
+
+    def renew(self, owner: str, ids: Sequence[int], lease: float) -> None:
+        """Extend the lease of rows ``owner`` still holds (the dispatcher's heartbeat)."""
+        if not ids:
+            return
+        with self.store.transaction() as db:
+            db.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(list(ids)),
+                    Delivery.lease_owner == owner,
+                    Delivery.state == QUEUED,
+                )
+                .values(lease_until=utcnow() + timedelta(seconds=lease))
+            )
+
+    def record(self, outcomes: Outcomes) -> None:
+        """Write every outcome of a batch in one transaction."""
+        if not len(outcomes):
+            return
+        now = utcnow()
+        events: list[tuple[int, str, str]] = []
+        with self.store.transaction() as db:
+            if outcomes.accepted:
+                db.execute(
+                    _ACCEPT,
+                    [
+                        {"row": r, "provider": p, "provider_id": i, "now": now}
+                        for r, p, i in outcomes.accepted
+                    ],
+                )
+                events += [(r, PENDING, f"accepted by {p}") for r, p, _ in outcomes.accepted]
+            if outcomes.failed:
+                db.execute(
+                    _FAIL, [{"row": r, "why": why, "now": now} for r, why in outcomes.failed]
+                )
+                events += [(r, FAILED, why) for r, why in outcomes.failed]
+            if outcomes.retried:
+                db.execute(_RETRY, [_retry_values(now, *retry) for retry in outcomes.retried])
+                events += [
+                    (r, QUEUED, _retry_detail(delay, why, spent))
+                    for r, delay, _, why, spent in outcomes.retried
+                ]
+            if outcomes.released:
+                self._release(db, outcomes.released)
+            record_event_lines(db, events)
+
+    def release(self, ids: Sequence[int]) -> None:
+        """Give claimed rows back untouched (shutdown)."""
+        with self.store.transaction() as db:
+            self._release(db, ids)
+
+    @staticmethod
+    def _release(db: Connection, ids: Sequence[int]) -> None:
+        db.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(ids)), Delivery.state == QUEUED)
+            .values(lease_until=None, lease_owner=None)
+        )
+
+
+def _as_time(value: datetime | str) -> datetime:
+    """A time as the driver returned it (SQLite may give text)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _retry_values(
+    now: datetime, row: int, delay: float, tried: tuple[str, ...], why: str, spent: bool
+) -> dict[str, Any]:
+    return {
+        "row": row,
+        "spent": int(spent),
+        "due": now + timedelta(seconds=delay),
+        "providers": ",".join(tried),
+        "why": why,
+        "now": now,
+    }
+
+
+def _retry_detail(delay: float, reason: str, ends_round: bool) -> str:
+    if ends_round:
+        return f"retry in {delay:.1f}s: {reason}"
+    if delay:  # the provider asked to wait (Retry-After)
+        return f"wait {delay:.1f}s: {reason}"
+    return f"next provider: {reason}"

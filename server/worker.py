@@ -1,0 +1,58 @@
+"""``smsxml worker``: dispatch and delivery tracking without the SOAP endpoint.
+
+Run one or several per node beside endpoints that only accept (``smsxml serve
+--no-dispatch``, or gunicorn with ``SMSXML_DISPATCH__WORKERS=0``): they share the queue
+through the database (claims with leases, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+Provider callbacks still arrive at the endpoints (``public_url``), which apply them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from smsxml.sandbox.core import SandboxConfig
+from smsxml.server.app import BridgeApp
+from smsxml.server.background import settle_heap
+from smsxml.server.settings import Settings
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger("smsxml.server")
+
+
+def run_worker(settings: Settings, sandbox_config: SandboxConfig | None = None) -> None:
+    """Dispatch and track until SIGTERM or SIGINT; then finish the calls in flight and
+    give back the rows not yet sent."""
+    if settings.dispatch.workers <= 0:
+        raise ValueError("a worker needs dispatch.workers ≥ 1")
+    if not settings.public_url:
+        log.warning("public_url is not set: providers cannot reach the callback URLs")
+    sandbox = None
+    provider_urls: dict[str, str] = {}
+    if settings.sandbox:  # the in-process sandboxes, as `smsxml serve` has them
+        from smsxml.sandbox import PREFIXES, SandboxServer
+
+        sandbox = SandboxServer(sandbox_config).start()
+        provider_urls = {kind: sandbox.client_url(kind) for kind in PREFIXES}
+    app = BridgeApp(settings.model_copy(update={"demo": False}), provider_urls=provider_urls)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        app.start()
+        settle_heap()
+        log.info("dispatching from %s", settings.database_url.split("@")[-1])
+        stop.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        app.stop()
+        if sandbox is not None:
+            sandbox.stop()
