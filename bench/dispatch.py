@@ -15,7 +15,8 @@ What runs (everything on this machine, loopback only):
 Figures: SMS/s is the number of rows divided by the time from the first row accepted by
 the provider to the last (the rows' own ``updated_at``: start-up is left out); ``wall``
 is from the bridge answering ``/healthz`` to no row ``Queued``; CPU per SMS is the
-bridge's CPU (``/proc``, process and children) over that window. The ceiling is the
+bridge's CPU (``/proc``, process and children) over that window, and the sandbox's
+beside it (both share the machine's two cores). The ceiling is the
 sandbox answering ``send.php`` to wrk (``apt-get install wrk``) alone, before the run,
 at the connections the dispatcher may use; the ratio is SMS/s over it (for ``batch``,
 requests are what the ceiling counts, so the ratio is left out).
@@ -194,9 +195,11 @@ def run(
         )
         wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the bridge")
         started, cpu_start = time.monotonic(), cpu_seconds(tree_pids(bridge.pid))
+        provider_cpu_start = cpu_seconds(tree_pids(sandbox.pid))
         wait_until(lambda: progress(url)[0] == 0, 600, "an empty queue")
         wall = time.monotonic() - started
         cpu = cpu_seconds(tree_pids(bridge.pid)) - cpu_start
+        provider_cpu = cpu_seconds(tree_pids(sandbox.pid)) - provider_cpu_start
         _, first, last = progress(url)
         window = max((last - first).total_seconds(), 1e-3) if first and last else wall
         rate = rows / window
@@ -204,6 +207,7 @@ def run(
             "sms_per_s": rate,
             "wall_sms_per_s": rows / wall,
             "cpu_us_per_sms": cpu / rows * 1e6,
+            "provider_cpu_us_per_sms": provider_cpu / rows * 1e6,
             "ceiling": limit,
             "ratio": rate / limit if limit and per_message == 1 else 0.0,
         }
@@ -239,7 +243,7 @@ def main() -> None:
     print(f"dispatch, {args.engine}, one `smsxml serve` (medians [min–max] of {args.repeat})")
     print(
         f"{'scenario':<10} {'SMS/s':>22} {'wall SMS/s':>12} {'CPU µs/SMS':>11} "
-        f"{'ceiling req/s':>14} {'ratio':>6}"
+        f"{'sandbox µs':>11} {'ceiling req/s':>14} {'ratio':>6}"
     )
     for scenario, runs in results.items():
         figures = {key: [r[key] for r in runs] for key in runs[0]}
@@ -247,6 +251,7 @@ def main() -> None:
             f"{scenario:<10} {median_range(figures['sms_per_s']):>22} "
             f"{statistics.median(figures['wall_sms_per_s']):>12,.0f} "
             f"{statistics.median(figures['cpu_us_per_sms']):>11,.0f} "
+            f"{statistics.median(figures['provider_cpu_us_per_sms']):>11,.0f} "
             f"{statistics.median(figures['ceiling']):>14,.0f} "
             f"{statistics.median(figures['ratio']):>6.2f}"
         )

@@ -63,7 +63,7 @@ class BridgeApp:
             name: build(
                 config.kind,
                 config.base_url or (provider_urls or {}).get(config.kind),
-                connections=config.concurrency,
+                threaded=True,
                 **config.options,
             )
             for name, config in settings.providers.items()

@@ -17,12 +17,13 @@ from smsxml.providers.base import (
     Provider,
     StatusUpdate,
     Submitted,
-    pooled_transport,
+    shared_ssl_context,
 )
 from smsxml.providers.easysms import Easysms
 from smsxml.providers.isms import Isms
 from smsxml.providers.net2sms import Net2sms
 from smsxml.providers.smspartner import SmsPartner
+from smsxml.providers.transport import KeepAliveTransport
 
 __all__ = [
     "CLIENTS",
@@ -50,11 +51,12 @@ CLIENTS: dict[str, type[Provider]] = {
 
 
 def build(
-    kind: str, base_url: str | None = None, *, connections: int | None = None, **options: Any
+    kind: str, base_url: str | None = None, *, threaded: bool = False, **options: Any
 ) -> Provider:
     """A client of provider ``kind`` (see :data:`CLIENTS`) at ``base_url`` (default: the
-    vendor's), with the client's own keyword options (credentials…); ``connections``
-    sizes an HTTP client's keep-alive pool (one per call in flight)."""
+    vendor's), with the client's own keyword options (credentials…). ``threaded``: many
+    threads will call it at once (the dispatcher's senders): an HTTP client then keeps a
+    connection per thread (:class:`~smsxml.providers.transport.KeepAliveTransport`)."""
     if kind == "isms-soap" and kind not in CLIENTS:
         # smsxml.soap is itself a Provider (it imports this package): registered on
         # first use, not at import, so that either module can be imported first
@@ -68,6 +70,6 @@ def build(
         raise ValueError(f"unknown provider kind {kind!r}; known: {known}") from None
     if base_url is not None:
         options["base_url"] = base_url
-    if connections is not None and issubclass(cls, HttpProvider):
-        options.setdefault("transport", pooled_transport(connections))
+    if threaded and issubclass(cls, HttpProvider):
+        options.setdefault("transport", KeepAliveTransport(shared_ssl_context()))
     return cls(**options)

@@ -66,7 +66,9 @@ class Easysms(HttpProvider):
     ) -> None:
         if not (username and password):
             raise ValueError("easysms needs a username and a password")
-        super().__init__(base_url, timeout=timeout, transport=transport, auth=(username, password))
+        super().__init__(
+            base_url, timeout=timeout, transport=transport, basic_auth=(username, password)
+        )
 
     # the Provider interface ------------------------------------------------------------
 

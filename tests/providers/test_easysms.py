@@ -341,8 +341,8 @@ def test_status_list_with_legacy_digits() -> None:
 
 
 def test_credentials_stay_secret(sandbox: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
-    """Neither the repr, nor an error's message, nor httpx's log lines show the password."""
-    caplog.set_level(logging.INFO, logger="httpx")
+    """Neither the repr, nor an error's message, nor the calls' log lines show the password."""
+    caplog.set_level(logging.DEBUG, logger="smsxml.providers")
     with Easysms(sandbox.url_for("easysms"), "demo", "s3cr3t-pw") as c:
         assert "s3cr3t-pw" not in repr(c)
         with pytest.raises(AuthenticationFailed) as caught:

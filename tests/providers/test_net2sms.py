@@ -562,8 +562,8 @@ def test_malformed_answers(make_sandbox: Callable[..., SandboxServer], answer_fo
 
 
 def test_credentials_stay_secret(sandbox: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
-    """Neither the repr, nor an error's message, nor httpx's log lines show key or password."""
-    caplog.set_level(logging.INFO, logger="httpx")
+    """Neither the repr, nor an error's message, nor the calls' log lines show key or password."""
+    caplog.set_level(logging.DEBUG, logger="smsxml.providers")
     url = sandbox.url_for("net2sms")
     with Net2sms(url, "secret-key-123", username="demo", password="s3cr3t-pw") as c:
         assert "secret-key-123" not in repr(c) and "s3cr3t-pw" not in repr(c)

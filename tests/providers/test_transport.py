@@ -1,0 +1,139 @@
+"""The keep-alive transport of the dispatcher's clients, against a real HTTP/1.1 server."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from smsxml.errors import OutcomeUnknown, TemporaryFailure
+from smsxml.providers import Isms, build
+from smsxml.providers.base import shared_ssl_context
+from smsxml.providers.transport import KeepAliveTransport
+from smsxml.sandbox import SandboxServer
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers with the client's port (which connection it came on); paths under /slow
+    sleep, /gzip compresses, /close closes the connection after answering."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.startswith("/slow"):
+            time.sleep(0.5)
+        body = str(self.client_address[1]).encode()
+        headers = {"Content-Type": "text/plain"}
+        if self.path == "/gzip":
+            body = gzip.compress(b"compressed answer")
+            headers["Content-Encoding"] = "gzip"
+        if self.path == "/close":
+            headers["Connection"] = "close"
+        self.send_response(200)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+        if self.path == "/close":
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(transport=KeepAliveTransport(shared_ssl_context()), timeout=5) as http:
+        yield http
+
+
+def test_one_thread_reuses_its_connection(echo: str, client: httpx.Client) -> None:
+    """Calls from one thread go over one kept-alive connection."""
+    ports = {client.get(f"{echo}/").text for _ in range(5)}
+    assert len(ports) == 1
+
+
+def test_each_thread_has_its_own_connection(echo: str, client: httpx.Client) -> None:
+    """Threads calling at once do not share a connection (no pool lock, no waiting)."""
+    ports: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: ports.append(client.get(f"{echo}/").text)) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(ports)) == 4
+
+
+def test_a_connection_the_server_closed_is_replaced(echo: str, client: httpx.Client) -> None:
+    """After the server closes the connection, the next call opens a new one and succeeds."""
+    first = client.get(f"{echo}/close").text
+    second = client.get(f"{echo}/").text
+    assert first != second
+
+
+def test_compressed_answers_are_decoded(echo: str, client: httpx.Client) -> None:
+    """Content-Encoding is honoured as with httpx's own transport."""
+    assert client.get(f"{echo}/gzip").text == "compressed answer"
+
+
+def test_failures_map_onto_httpx_exceptions(echo: str) -> None:
+    """Nobody listening: ConnectError; no answer in time: ReadTimeout."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    transport = KeepAliveTransport(shared_ssl_context())
+    with httpx.Client(transport=transport, timeout=httpx.Timeout(0.2, connect=1)) as http:
+        with pytest.raises(httpx.ConnectError):
+            http.get(f"http://127.0.0.1:{closed_port}/")
+        with pytest.raises(httpx.ReadTimeout):
+            http.get(f"{echo}/slow")
+
+
+def test_provider_errors_keep_their_meaning_through_it() -> None:
+    """Through this transport a client still says "cannot connect" (safe to retry) and, for
+    a send whose answer never came, "outcome unknown"."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    isms = build("isms", f"http://127.0.0.1:{closed_port}", threaded=True, username="u")
+    with isms, pytest.raises(TemporaryFailure, match="cannot connect"):
+        isms.submit("Shop", ["306912345678"], "hi")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        transport = KeepAliveTransport(shared_ssl_context())
+        slow = Isms(f"http://127.0.0.1:{server.server_address[1]}/slow", transport=transport,
+                    timeout=httpx.Timeout(0.2, connect=1))  # fmt: skip
+        with slow, pytest.raises(OutcomeUnknown):
+            slow.submit("Shop", ["306912345678"], "hi")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_threaded_client_sends_through_the_sandbox(sandbox: SandboxServer) -> None:
+    """build(threaded=True) gives a client on this transport that sends and queries."""
+    with build("isms", sandbox.client_url("isms"), threaded=True, username="demo",
+               password="demo") as isms:  # fmt: skip
+        assert isinstance(isms, Isms)
+        message_id = isms.submit("Shop", ["306912345678"], "hi")
+        assert isms.query(message_id, "306912345678").value in ("Queued", "Pending", "Delivered")
