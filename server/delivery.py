@@ -1,9 +1,12 @@
 """Delivery tracking: what providers say about sent messages reaches the store, and what
 the store knows reaches clients that asked for reports.
 
-- Polling: for each provider, its Pending rows are asked about (iSMS query, SMS Partner
-  multi-status, allmysms acks), or its "changed since last time" list is drained
-  (net2sms, easysms); the answers map onto Queued/Pending/Delivered/Failed.
+- Polling: for each provider, its Pending rows due for a poll are asked about (iSMS
+  query, SMS Partner multi-status, allmysms acks), or its "changed since last time" list
+  is drained (net2sms, easysms); the answers map onto Queued/Pending/Delivered/Failed.
+  A row that stays Pending is asked about less and less often. Each provider's polling,
+  and the client reports, are done by one process at a time across every node sharing
+  the database (:class:`~smsxml.server.cluster.Turn`).
 - Callbacks: providers that POST delivery reports (iSMS dlr-url, SMS Partner urlDlr) are
   given ``<public url>/dlr/<provider>/<token>``; the token is an HMAC of the provider's
   name under a secret kept in the database (or the ``callback_token`` setting, for nodes
@@ -28,6 +31,7 @@ import httpx
 
 from smsxml.providers.base import Provider, Submitted
 from smsxml.server.background import Background
+from smsxml.server.cluster import Turn
 from smsxml.server.store import Store
 
 __all__ = ["DeliveryTracker", "callback_token"]
@@ -66,6 +70,7 @@ class DeliveryTracker(Background):
         self.secret = secret or store.secret("callback-token")
         super().__init__()
         self._report_failures: dict[int, int] = {}
+        self._turns: list[Turn] = []
 
     def token(self, provider: str) -> str:
         return callback_token(self.secret, provider)
@@ -80,39 +85,55 @@ class DeliveryTracker(Background):
             self.spawn(f"poll-{name}", self._poll_loop, name)
         self.spawn("client-reports", self._report_loop)
 
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        for turn in self._turns:
+            turn.release()
+
+    def _turn(self, chore: str) -> Turn:
+        turn = Turn(self.store, chore)
+        self._turns.append(turn)
+        return turn
+
     def _poll_loop(self, name: str) -> None:
         interval = self.poll_intervals.get(name, 2.0)
+        turn = self._turn(f"poll:{name}")
         while not self.stopping.wait(interval):
             try:
-                self.poll_once(name)
+                if turn.mine():
+                    self.poll_once(name)
             except Exception:  # a provider outage must not stop polling
                 log.warning("polling %s failed", name, exc_info=True)
 
     def _report_loop(self) -> None:
+        turn = self._turn("client-reports")
         with httpx.Client(timeout=5.0) as http:
             while not self.stopping.wait(0.2):
                 try:
-                    self.report_once(http)
+                    if turn.mine():
+                        self.report_once(http)
                 except Exception:
                     log.warning("client delivery reports failed", exc_info=True)
 
     # work -------------------------------------------------------------------------------
 
     def poll_once(self, name: str) -> int:
-        """Ask ``name`` about its Pending rows; returns how many rows changed."""
-        pending = self.store.pending(name, self.batch)
-        if not pending:
+        """Ask ``name`` about its Pending rows due for a poll; returns how many rows
+        changed (those that did not are asked about again later)."""
+        due = self.store.reports.due_for_polling(name, self.batch)
+        if not due:
             return 0
-        asked = [Submitted(recipient=r, provider_id=p) for p, r in pending]
+        asked = [Submitted(recipient=row.recipient, provider_id=row.provider_id) for row in due]
         changed = 0
         for update in self.providers[name].statuses(asked):
-            changed += self.store.apply_update(
+            changed += self.store.reports.apply_update(
                 name,
                 update.provider_id,
                 update.state,
                 recipient=update.recipient,
                 detail=update.detail,
             )
+        self.store.reports.polled(due, self.poll_intervals.get(name, 2.0))
         return changed
 
     def callback(self, provider: str, token: str, fields: Mapping[str, Any]) -> int:
@@ -124,7 +145,7 @@ class DeliveryTracker(Background):
         if parse is None:
             raise PermissionError("this provider sends no callbacks")
         update = parse(fields)
-        return self.store.apply_update(
+        return self.store.reports.apply_update(
             provider,
             update.provider_id,
             update.state,
@@ -136,7 +157,9 @@ class DeliveryTracker(Background):
         """POST final states to clients' dlr_url; returns how many were settled."""
         settled = []
         public: dict[str, bool] = {}  # one lookup per URL a round, not per row
-        for delivery_id, url, message_id, recipient, state in self.store.unnotified(self.batch):
+        for delivery_id, url, message_id, recipient, state in self.store.reports.unnotified(
+            self.batch
+        ):
             if url not in public:
                 public[url] = self.private_reports or _public(url)
             if not public[url]:
@@ -157,7 +180,7 @@ class DeliveryTracker(Background):
             else:
                 self._report_failures[delivery_id] = failures
         if settled:
-            self.store.mark_notified(settled)
+            self.store.reports.mark_notified(settled)
         return len(settled)
 
 

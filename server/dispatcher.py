@@ -20,6 +20,9 @@ exponential backoff and a new round starts, until ``max_attempts`` rounds: then 
 the row: it waits that long and goes back to the same provider, and that provider's
 other sends wait too.
 
+Each provider's ``rate_limit`` holds across every node: live dispatchers register with a
+heartbeat, and each takes its share of the limit.
+
 A send whose answer never came (:class:`~smsxml.errors.OutcomeUnknown`) is retried like
 a temporary failure: delivery is at least once — a rare duplicate SMS is preferred to a
 lost one (docs/bridge.md, "Crash semantics").
@@ -62,14 +65,21 @@ DEFAULT_RETRY_AFTER = 1.0
 
 class RateLimiter:
     """A token bucket: ``rate`` messages per second, bursts up to one second's worth;
-    :meth:`hold` pauses it (a provider's Retry-After)."""
+    :meth:`share` divides the rate among the dispatchers of every node, :meth:`hold`
+    pauses it (a provider's Retry-After)."""
 
     def __init__(self, rate: float) -> None:
-        self.rate = rate
+        self.limit = rate  # for the whole cluster
+        self.rate = rate  # this process's share
         self._tokens = rate
         self._last = time.monotonic()
         self._held_until = 0.0
         self._lock = threading.Lock()
+
+    def share(self, dispatchers: int) -> None:
+        with self._lock:
+            self.rate = self.limit / max(1, dispatchers)
+            self._tokens = min(self._tokens, self.rate)
 
     def hold(self, seconds: float) -> None:
         with self._lock:
@@ -144,6 +154,10 @@ class Dispatcher(Background):
             name: ThreadPoolExecutor(self.concurrency[name], thread_name_prefix=f"send-{name}")
             for name in self.providers
         }
+        try:
+            self.share_rate_limits()  # before the first claim, not a heartbeat later
+        except Exception:
+            log.exception("could not register this dispatcher")
         self.spawn("dispatch-claim", self._claim_loop)
         self.spawn("dispatch-record", self._record_loop)
         self.spawn("dispatch-lease", self._lease_loop)
@@ -248,16 +262,31 @@ class Dispatcher(Background):
             self._record(outcomes)
 
     def _lease_loop(self) -> None:
+        """The heartbeat: renew the leases of the rows in hand, and share each provider's
+        rate limit among the dispatchers seen alive."""
         interval = max(0.05, self.settings.lease / 3)
-        while not self.stopping.wait(interval):
-            with self._room:
-                held = sorted(self._in_hand)
+        while True:
             try:
+                self.share_rate_limits()
+                with self._room:
+                    held = sorted(self._in_hand)
                 for start in range(0, len(held), 1000):
                     chunk = held[start : start + 1000]
                     self.store.queue.renew(self.owner, chunk, self.settings.lease)
             except Exception:
                 log.exception("renewing leases failed")
+            if self.stopping.wait(interval):
+                break
+        try:
+            self.store.queue.leave(self.owner)
+        except Exception:
+            log.warning("could not unregister this dispatcher", exc_info=True)
+
+    def share_rate_limits(self) -> None:
+        if any(limiter.limit > 0 for limiter in self.limiters.values()):
+            dispatchers = self.store.queue.heartbeat(self.owner, self.settings.lease)
+            for limiter in self.limiters.values():
+                limiter.share(dispatchers)
 
     # one round, in the calling thread (tests, tools) ----------------------------------------
 

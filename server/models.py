@@ -24,7 +24,16 @@ from sqlalchemy import (
 from sqlalchemy import text as sql  # Message has a column named text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Account", "Base", "Delivery", "DeliveryEvent", "LedgerEntry", "Message", "Secret"]
+__all__ = [
+    "Account",
+    "Base",
+    "Delivery",
+    "DeliveryEvent",
+    "Dispatcher",
+    "LedgerEntry",
+    "Message",
+    "Secret",
+]
 
 
 class Base(DeclarativeBase):
@@ -109,6 +118,15 @@ class Delivery(Base):
             sqlite_where=sql("notified = 0"),
             postgresql_where=sql("notified = false"),
         ),
+        # the pollers' question: a provider's Pending rows due to be asked about, in order
+        # (``next_attempt_at`` is a Pending row's next poll); only Pending rows are in it
+        Index(
+            "ix_deliveries_polling",
+            "provider",
+            "next_attempt_at",
+            sqlite_where=sql("state = 'Pending'"),
+            postgresql_where=sql("state = 'Pending'"),
+        ),
         Index(
             "ix_deliveries_provider_id",
             "provider",
@@ -125,6 +143,7 @@ class Delivery(Base):
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Queued: when it may be sent; Pending: when its provider is next asked about it
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime())
     lease_until: Mapped[datetime | None] = mapped_column(DateTime())
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -155,3 +174,13 @@ class Secret(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class Dispatcher(Base):
+    """A live dispatching process (its lease heartbeat keeps ``seen_at`` fresh): how many
+    there are divides each provider's rate limit, so that the limit holds across nodes."""
+
+    __tablename__ = "dispatchers"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime())

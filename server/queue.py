@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from smsxml.server.clock import utcnow
-from smsxml.server.models import Delivery, DeliveryEvent, Message
+from smsxml.server.models import Delivery, DeliveryEvent, Dispatcher, Message
 from smsxml.status import DeliveryState
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ _ACCEPT = (
         provider=bindparam("provider"),
         provider_id=bindparam("provider_id"),
         attempts=Delivery.attempts + 1,
+        next_attempt_at=bindparam("now"),  # a Pending row's first poll: due now
         lease_until=None,
         lease_owner=None,
         updated_at=bindparam("now"),
@@ -217,6 +218,31 @@ class DeliveryQueue:
                 )
                 .values(lease_until=utcnow() + timedelta(seconds=lease))
             )
+
+    def heartbeat(self, owner: str, lease: float) -> int:
+        """Say that ``owner`` dispatches; how many dispatchers were seen within ``lease``
+        (itself included): each provider's rate limit is shared among them."""
+        now = utcnow()
+        with self.store.transaction() as db:
+            seen = db.execute(
+                update(Dispatcher).where(Dispatcher.owner == owner).values(seen_at=now)
+            ).rowcount
+            if not seen:
+                db.execute(insert(Dispatcher).values(owner=owner, seen_at=now))
+            db.execute(
+                Dispatcher.__table__.delete().where(Dispatcher.seen_at < now - timedelta(hours=1))
+            )
+            live = db.execute(
+                select(func.count())
+                .select_from(Dispatcher)
+                .where(Dispatcher.seen_at >= now - timedelta(seconds=lease))
+            ).scalar()
+        return max(1, int(live or 0))
+
+    def leave(self, owner: str) -> None:
+        """``owner`` stops dispatching: the others' share of each rate limit grows at once."""
+        with self.store.transaction() as db:
+            db.execute(Dispatcher.__table__.delete().where(Dispatcher.owner == owner))
 
     def record(self, outcomes: Outcomes) -> None:
         """Write every outcome of a batch in one transaction."""

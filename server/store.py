@@ -29,7 +29,8 @@ from sqlalchemy.engine import make_url
 from smsxml.server.clock import utcnow
 from smsxml.server.groupcommit import GroupCommit
 from smsxml.server.models import Account, Delivery, DeliveryEvent, LedgerEntry, Message, Secret
-from smsxml.server.queue import DeliveryQueue, record_events
+from smsxml.server.queue import DeliveryQueue
+from smsxml.server.reports import DeliveryReports
 from smsxml.status import DeliveryState
 
 if TYPE_CHECKING:
@@ -230,6 +231,8 @@ class Store:
         self._sql = _hot_sql("?" if self.engine.dialect.paramstyle == "qmark" else "%s")
         #: claims, leases and outcomes of the delivery rows
         self.queue = DeliveryQueue(self)
+        #: providers' news, pollers' questions, clients' reports
+        self.reports = DeliveryReports(self)
         if migrate:
             from smsxml.server.migrate import upgrade
 
@@ -657,80 +660,3 @@ class Store:
                 db.execute(self._sql["expanded"], (message_id,))
                 made += len(rows)
         return made
-
-    def apply_update(
-        self,
-        provider: str,
-        provider_id: str,
-        state: DeliveryState,
-        *,
-        recipient: str | None = None,
-        detail: str = "",
-    ) -> int:
-        """A provider's news about a message; returns how many rows changed. Final
-        states never change again, and news older than the row's state is ignored."""
-        allowed_from = {
-            PENDING: (QUEUED,),
-            DELIVERED: (QUEUED, PENDING),
-            FAILED: (QUEUED, PENDING),
-        }.get(state.value, ())
-        if not allowed_from:
-            return 0
-        where = [
-            Delivery.provider == provider,
-            Delivery.provider_id == provider_id,
-            Delivery.state.in_(allowed_from),
-        ]
-        if recipient:
-            where.append(Delivery.recipient == recipient)
-        with self.transaction() as db:
-            ids = list(db.execute(select(Delivery.id).where(*where)).scalars())
-            if ids:
-                db.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids))
-                    .values(state=state.value, updated_at=utcnow())
-                )
-                record_events(db, ids, state.value, detail or f"reported by {provider}")
-        return len(ids)
-
-    def pending(self, provider: str, limit: int) -> list[tuple[str, str]]:
-        """(provider id, recipient) of rows waiting for news from ``provider``, oldest
-        first: what a poller asks about."""
-        with self.reader.connect() as db:
-            rows = db.execute(
-                select(Delivery.provider_id, Delivery.recipient)
-                .where(
-                    Delivery.provider == provider,
-                    Delivery.provider_id.is_not(None),  # lets the partial index serve
-                    Delivery.state == PENDING,
-                )
-                .order_by(Delivery.updated_at)
-                .limit(limit)
-            )
-            return [(r.provider_id, r.recipient) for r in rows]
-
-    def unnotified(self, limit: int) -> list[tuple[int, str, str, str, str]]:
-        """Final rows whose message asked for a delivery report that was not sent yet:
-        (delivery id, dlr_url, message id, recipient, state)."""
-        with self.reader.connect() as db:
-            rows = db.execute(
-                select(
-                    Delivery.id,
-                    Message.dlr_url,
-                    Delivery.message_id,
-                    Delivery.recipient,
-                    Delivery.state,
-                )
-                .join(Message, Message.id == Delivery.message_id)
-                .where(
-                    Delivery.notified == False,  # noqa: E712 - the partial index's own term
-                    Delivery.state.in_((DELIVERED, FAILED)),
-                )
-                .limit(limit)
-            )
-            return [tuple(r) for r in rows]
-
-    def mark_notified(self, ids: Sequence[int]) -> None:
-        with self.transaction() as db:
-            db.execute(update(Delivery).where(Delivery.id.in_(ids)).values(notified=True))

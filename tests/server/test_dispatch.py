@@ -451,3 +451,27 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, make_sandbox: Any
         assert cluster.scalar(accepted) == len(numbers)
     finally:
         cluster.stop()
+
+
+def test_rate_limits_are_shared_among_live_dispatchers(tmp_path: Path) -> None:
+    """Two dispatchers on one database each take half of a provider's limit; when one
+    leaves, the other has all of it again."""
+    from smsxml.server.dispatcher import Dispatcher
+    from smsxml.server.settings import DispatchSettings
+    from smsxml.server.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    routes = Routes({"*": ["isms"]}, ["isms"])
+    first, second = (
+        Dispatcher(store, {"isms": object()}, routes, DispatchSettings(), rate_limits={"isms": 20})  # type: ignore[dict-item]
+        for _ in range(2)
+    )
+    try:
+        for dispatcher in (first, second, first):
+            dispatcher.share_rate_limits()
+        assert first.limiters["isms"].rate == second.limiters["isms"].rate == 10
+        store.queue.leave(second.owner)
+        first.share_rate_limits()
+        assert first.limiters["isms"].rate == 20
+    finally:
+        store.close()

@@ -356,7 +356,7 @@ def test_client_delivery_reports_stay_off_private_addresses(
             service, recipients, dlr_url=receiver.url.replace("127.0.0.1", "localhost")
         )
         assert final_states(service, message_id, recipients) == ["Delivered", "Failed"]
-        wait_for(lambda: bridge.app.store.unnotified(10) == [], timeout=20)
+        wait_for(lambda: bridge.app.store.reports.unnotified(10) == [], timeout=20)
     assert receiver.received == []
 
 

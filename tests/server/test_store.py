@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -111,9 +113,9 @@ def test_final_states_never_change(store: Store) -> None:
     )
     (row,) = store.queue.claim("w", 10, lease=60)
     store.queue.record(Outcomes(accepted=[(row.id, "isms", "P-1")]))
-    assert store.apply_update("isms", "P-1", DeliveryState.DELIVERED) == 1
-    assert store.apply_update("isms", "P-1", DeliveryState.FAILED) == 0
-    assert store.apply_update("isms", "P-1", DeliveryState.PENDING) == 0
+    assert store.reports.apply_update("isms", "P-1", DeliveryState.DELIVERED) == 1
+    assert store.reports.apply_update("isms", "P-1", DeliveryState.FAILED) == 0
+    assert store.reports.apply_update("isms", "P-1", DeliveryState.PENDING) == 0
     assert store.status(account.id, message_id, "306912345678") == "Delivered"
     assert [state for state, _ in store.history(message_id, "306912345678")] == [
         "Pending",
@@ -187,14 +189,14 @@ def test_only_rows_whose_client_waits_are_reported(store: Store) -> None:
     store.queue.record(
         Outcomes(accepted=[(rows[told].id, "isms", "P-1"), (rows[untold].id, "isms", "P-2")])
     )
-    assert store.unnotified(10) == []  # nothing final yet
-    store.apply_update("isms", "P-1", DeliveryState.DELIVERED)
-    store.apply_update("isms", "P-2", DeliveryState.DELIVERED)
+    assert store.reports.unnotified(10) == []  # nothing final yet
+    store.reports.apply_update("isms", "P-1", DeliveryState.DELIVERED)
+    store.reports.apply_update("isms", "P-2", DeliveryState.DELIVERED)
     store.queue.record(Outcomes(failed=[(rows[failed].id, "refused")]))
-    waiting = sorted(store.unnotified(10), key=lambda row: row[2] == failed)
+    waiting = sorted(store.reports.unnotified(10), key=lambda row: row[2] == failed)
     assert [(row[2], row[4]) for row in waiting] == [(told, "Delivered"), (failed, "Failed")]
-    store.mark_notified([row[0] for row in waiting])
-    assert store.unnotified(10) == []
+    store.reports.mark_notified([row[0] for row in waiting])
+    assert store.reports.unnotified(10) == []
 
 
 def test_the_migration_marks_rows_nobody_waits_for(tmp_path: Path) -> None:
@@ -230,9 +232,19 @@ def test_the_migration_marks_rows_nobody_waits_for(tmp_path: Path) -> None:
     assert notified == {"M1": 1, "M2": 0}
 
 
-def test_the_report_loop_query_uses_its_partial_index(tmp_path: Path) -> None:
-    """Every 0.2 s the tracker asks for unnotified final rows: on a table of millions of
-    delivered rows that must be an index search, not a scan."""
+@pytest.mark.parametrize(
+    ("ask", "index"),
+    [
+        (lambda store: store.reports.unnotified(10), "ix_deliveries_unnotified"),
+        (lambda store: store.reports.due_for_polling("isms", 10), "ix_deliveries_polling"),
+    ],
+    ids=["client-reports", "polling"],
+)
+def test_the_tracking_loops_queries_use_their_partial_indexes(
+    tmp_path: Path, ask: Any, index: str
+) -> None:
+    """The report loop (every 0.2 s) and each poller ask questions that, on a table of
+    millions of delivered rows, must be index searches, not scans."""
     from sqlalchemy import event
 
     store = Store(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
@@ -243,13 +255,38 @@ def test_the_report_loop_query_uses_its_partial_index(tmp_path: Path) -> None:
         lambda conn, cursor, statement, params, *_: seen.append((statement, params)),
     )
     try:
-        store.unnotified(10)
+        ask(store)
         ((statement, params),) = [(s, p) for s, p in seen if "FROM deliveries" in s]
         with store.reader.connect() as db:
             plan = db.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
     finally:
         store.close()
-    assert any("USING INDEX ix_deliveries_unnotified" in row[-1] for row in plan), plan
+    assert any(f"USING INDEX {index}" in row[-1] for row in plan), plan
+
+
+def test_a_row_that_stays_pending_is_polled_less_and_less_often(store: Store) -> None:
+    """Accepted rows are due for a poll at once; after a poll that brings no news a row
+    waits at least the poll interval, and half its time in Pending once that is longer
+    (at most ten minutes)."""
+    from smsxml.server.reports import Polled
+
+    account = store.add_account("acme", "pw", 10)
+    store.accept(
+        account, sender="Acme", text="hi", coding="GSM", flash=False,
+        recipients=["306912345678"], parts=1,
+    )  # fmt: skip
+    (row,) = store.queue.claim("w", 10, lease=60)
+    store.queue.record(Outcomes(accepted=[(row.id, "isms", "P-1")]))
+    (due,) = store.reports.due_for_polling("isms", 10)
+    assert (due.provider_id, due.recipient) == ("P-1", "306912345678")
+    store.reports.polled([due], interval=30)
+    assert store.reports.due_for_polling("isms", 10) == []
+    long_pending = Polled(due.id, due.provider_id, due.recipient, due.since - timedelta(minutes=10))
+    store.reports.polled([long_pending], interval=30)
+    with store.reader.connect() as db:
+        next_poll = db.execute(text("SELECT next_attempt_at FROM deliveries")).scalar()
+    wait = (_as_time(next_poll) - due.since).total_seconds()
+    assert 299 <= wait <= 301  # half of the ten minutes it has waited
 
 
 def test_nodes_starting_together_on_a_fresh_database_all_come_up() -> None:
@@ -278,3 +315,7 @@ def test_nodes_starting_together_on_a_fresh_database_all_come_up() -> None:
     with engine.connect() as db:
         assert db.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     engine.dispose()
+
+
+def _as_time(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
