@@ -43,7 +43,18 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soap import cpu_seconds, free_port, median_range, tree_pids  # noqa: E402
+from soap import (  # noqa: E402
+    PASSWORD,
+    PAYLOADS,
+    USERNAME,
+    WRK_LUA,
+    cpu_seconds,
+    free_port,
+    median_range,
+    run_wrk,
+    send_envelope,
+    tree_pids,
+)
 
 from smsxml.server.store import Store  # noqa: E402
 
@@ -127,7 +138,7 @@ def database_url(workdir: Path, engine: str) -> str:
 def fill_queue(url: str, count: int, per_message: int) -> int:
     """``count`` recipients in messages of ``per_message``; returns the rows to come."""
     store = Store(url, synchronous="NORMAL")
-    account = store.add_account("bench", "bench", 10**15)
+    account = store.add_account(USERNAME, PASSWORD, 10**15)
     number = 306900000000
     for m in range(count // per_message):
         recipients = [str(number + m * per_message + r) for r in range(per_message)]
@@ -170,37 +181,72 @@ def progress(url: str) -> tuple[int, datetime | None, datetime | None]:
     return int(queued) + int(listed), parse(first), parse(last)
 
 
+def start_bridge(
+    workdir: Path, url: str, sandbox_port: int, concurrency: int, workers: int
+) -> tuple[list[subprocess.Popen[bytes]], int]:
+    """``smsxml serve`` dispatching itself (``workers`` 0), or an endpoint that only
+    accepts and ``workers`` ``smsxml worker`` processes; its port."""
+    port = free_port()
+    config = workdir / "bridge.toml"
+    config.write_text(
+        f'database_url = "{url}"\nport = {port}\nsandbox = false\ndemo = false\n'
+        'sqlite_synchronous = "FULL"\n\n[routes]\n"*" = ["isms"]\n\n'
+        f'[providers.isms]\nkind = "isms"\nbase_url = "http://127.0.0.1:{sandbox_port}/isms"\n'
+        'rate_limit = 0\noptions = { username = "demo", password = "demo" }\n'
+        f"concurrency = {concurrency}\n"
+    )
+    log = (workdir / "bridge.log").open("ab")
+    serve = [SMSXML, "serve", "--config", str(config)] + (["--no-dispatch"] if workers else [])
+    processes = [subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)]
+    wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the bridge")
+    processes += [
+        subprocess.Popen(
+            [SMSXML, "worker", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        for _ in range(workers)
+    ]
+    return processes, port
+
+
+def accept_load(workdir: Path, port: int, seconds: float) -> float:
+    """SOAP sends to one recipient answered per second while dispatch runs (wrk, 4
+    connections, the send1 payload of bench/soap.py)."""
+    body = workdir / "send1.xml"
+    body.write_bytes(send_envelope(["306912345678"]))
+    lua = workdir / "post.lua"
+    lua.write_text(WRK_LUA)
+    result = run_wrk(port, body, PAYLOADS["send1"], seconds, 4, 2, lua, None)
+    if result["bad"]:
+        raise SystemExit(f"the endpoint refused sends: {result['sample']}")
+    return float(result["ok"]) / (float(result["duration_us"]) / 1e6)
+
+
 def run(
-    scenario: str, engine: str, count: int, workdir: Path, concurrency: int
+    scenario: str,
+    engine: str,
+    count: int,
+    workdir: Path,
+    concurrency: int,
+    workers: int,
+    accept_seconds: float,
 ) -> dict[str, float]:
     latency, per_message = SCENARIOS[scenario]
     sandbox, sandbox_port = start_sandbox(workdir, latency)
-    bridge = None
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         limit = ceiling(sandbox_port, 64 if latency else 16)
         url = database_url(workdir, engine)
-        rows = fill_queue(url, count, per_message)
-        port = free_port()
-        config = workdir / "bridge.toml"
-        config.write_text(
-            f'database_url = "{url}"\nport = {port}\nsandbox = false\ndemo = false\n'
-            'sqlite_synchronous = "FULL"\n\n[routes]\n"*" = ["isms"]\n\n'
-            f'[providers.isms]\nkind = "isms"\nbase_url = "http://127.0.0.1:{sandbox_port}/isms"\n'
-            'rate_limit = 0\noptions = { username = "demo", password = "demo" }\n'
-            f"concurrency = {concurrency}\n"
-        )
-        log = (workdir / "bridge.log").open("wb")
-        bridge = subprocess.Popen(
-            [SMSXML, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
-        )
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the bridge")
-        started, cpu_start = time.monotonic(), cpu_seconds(tree_pids(bridge.pid))
-        provider_cpu_start = cpu_seconds(tree_pids(sandbox.pid))
+        fill_queue(url, count, per_message)
+        processes, port = start_bridge(workdir, url, sandbox_port, concurrency, workers)
+        started = time.monotonic()
+        pids = [p for process in processes for p in tree_pids(process.pid)]
+        cpu_start, provider_cpu_start = cpu_seconds(pids), cpu_seconds(tree_pids(sandbox.pid))
+        accepted = accept_load(workdir, port, accept_seconds) if accept_seconds else 0.0
         wait_until(lambda: progress(url)[0] == 0, 600, "an empty queue")
         wall = time.monotonic() - started
-        cpu = cpu_seconds(tree_pids(bridge.pid)) - cpu_start
+        cpu = cpu_seconds(pids) - cpu_start
         provider_cpu = cpu_seconds(tree_pids(sandbox.pid)) - provider_cpu_start
-        _, first, last = progress(url)
+        rows, first, last = rows_sent(url), *progress(url)[1:]
         window = max((last - first).total_seconds(), 1e-3) if first and last else wall
         rate = rows / window
         return {
@@ -210,12 +256,22 @@ def run(
             "provider_cpu_us_per_sms": provider_cpu / rows * 1e6,
             "ceiling": limit,
             "ratio": rate / limit if limit and per_message == 1 else 0.0,
+            "accepted_per_s": accepted,
         }
     finally:
-        for process in (bridge, sandbox):
-            if process is not None and process.poll() is None:
+        for process in (*processes, sandbox):
+            if process.poll() is None:
                 process.terminate()
                 process.wait(30)
+
+
+def rows_sent(url: str) -> int:
+    store = Store(url, migrate=False)
+    try:
+        with store.reader.connect() as db:
+            return int(db.exec_driver_sql("SELECT count(*) FROM deliveries").scalar() or 0)
+    finally:
+        store.close()
 
 
 def main() -> None:
@@ -227,33 +283,52 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=64, help="calls in flight to the provider"
     )
+    parser.add_argument(
+        "--workers",
+        default="0",
+        help="comma-separated counts of `smsxml worker` processes beside an endpoint that "
+        "only accepts (0: `smsxml serve` dispatches itself)",
+    )
+    parser.add_argument(
+        "--accept-load",
+        type=float,
+        default=0.0,
+        help="seconds of SOAP sends (wrk) against the endpoint while it dispatches",
+    )
     parser.add_argument("--keep", type=Path, help="keep databases and logs in this folder")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {}
     for _ in range(args.repeat):
-        for scenario in args.scenarios.split(","):
+        for scenario, workers in (
+            (s, int(w)) for s in args.scenarios.split(",") for w in args.workers.split(",")
+        ):
             count = max(args.count, 20_000) if scenario == "batch" else args.count
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
             workdir = Path(tempfile.mkdtemp(prefix=f"dispatch-{scenario}-", dir=args.keep))
-            results.setdefault(scenario, []).append(run(scenario, args.engine, count, workdir, args.concurrency))
+            label = f"{scenario} w={workers}" if workers else scenario
+            figures = run(
+                scenario, args.engine, count, workdir, args.concurrency, workers, args.accept_load
+            )
+            results.setdefault(label, []).append(figures)
             if args.keep is None:
                 shutil.rmtree(workdir, ignore_errors=True)
-    print(f"dispatch, {args.engine}, one `smsxml serve` (medians [min–max] of {args.repeat})")
+    print(f"dispatch, {args.engine} (medians [min–max] of {args.repeat}); w=N: N workers")
     print(
-        f"{'scenario':<10} {'SMS/s':>22} {'wall SMS/s':>12} {'CPU µs/SMS':>11} "
-        f"{'sandbox µs':>11} {'ceiling req/s':>14} {'ratio':>6}"
+        f"{'scenario':<14} {'SMS/s':>22} {'wall SMS/s':>12} {'CPU µs/SMS':>11} "
+        f"{'sandbox µs':>11} {'ceiling req/s':>14} {'ratio':>6} {'accepted/s':>11}"
     )
     for scenario, runs in results.items():
         figures = {key: [r[key] for r in runs] for key in runs[0]}
         print(
-            f"{scenario:<10} {median_range(figures['sms_per_s']):>22} "
+            f"{scenario:<14} {median_range(figures['sms_per_s']):>22} "
             f"{statistics.median(figures['wall_sms_per_s']):>12,.0f} "
             f"{statistics.median(figures['cpu_us_per_sms']):>11,.0f} "
             f"{statistics.median(figures['provider_cpu_us_per_sms']):>11,.0f} "
             f"{statistics.median(figures['ceiling']):>14,.0f} "
-            f"{statistics.median(figures['ratio']):>6.2f}"
+            f"{statistics.median(figures['ratio']):>6.2f} "
+            f"{statistics.median(figures['accepted_per_s']):>11,.0f}"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

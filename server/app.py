@@ -27,6 +27,7 @@ from smsxml.server.routing import Routes
 from smsxml.server.settings import Settings
 from smsxml.server.soap import SoapEndpoint
 from smsxml.server.store import Store
+from smsxml.server.supervise import DispatchProcess
 from smsxml.server.wsdl import DOCUMENT_WSDL, RPC_WSDL, render
 
 __all__ = ["RPC_PATH", "BridgeApp", "BridgeServer"]
@@ -216,7 +217,10 @@ class BridgeServer:
         *,
         threads: int = 8,
         sandbox_config: SandboxConfig | None = None,
+        dispatch_process: bool = False,
     ) -> None:
+        """``dispatch_process``: dispatch and track in a helper process (``smsxml serve``
+        does), not in this one's threads (the tests reach into an in-process dispatcher)."""
         from waitress.server import create_server
 
         from smsxml.sandbox import PREFIXES, SandboxServer
@@ -238,8 +242,31 @@ class BridgeServer:
             updates: dict[str, Any] = {"port": port}
             settings = settings.model_copy(update=updates)
         self.settings = settings
+        self.dispatch: DispatchProcess | None = None
+        if dispatch_process and settings.dispatch.workers > 0:
+            self.dispatch = DispatchProcess(self._helper_settings(provider_urls))
+            accepting = settings.dispatch.model_copy(update={"workers": 0})
+            settings = settings.model_copy(update={"dispatch": accepting})
         self.app = BridgeApp(settings, provider_urls=provider_urls)
         self._thread: threading.Thread | None = None
+
+    def _helper_settings(self, provider_urls: dict[str, str]) -> Settings:
+        """The dispatch process's settings: this bridge's, with the sandboxes' addresses
+        filled in (it starts none) and callbacks sent to this endpoint."""
+        providers = {
+            name: config.model_copy(
+                update={"base_url": config.base_url or provider_urls.get(config.kind)}
+            )
+            for name, config in self.settings.providers.items()
+        }
+        return self.settings.model_copy(
+            update={
+                "providers": providers,
+                "sandbox": False,
+                "demo": False,
+                "public_url": self.settings.public_url or self.url,
+            }
+        )
 
     @property
     def url(self) -> str:
@@ -250,12 +277,18 @@ class BridgeServer:
         return f"{self.url}{self.settings.soap_path}?wsdl"
 
     def start(self) -> BridgeServer:
+        self._start_dispatch()
         self.app.start()
         self._thread = threading.Thread(target=self._server.run, name="bridge-http", daemon=True)
         self._thread.start()
         return self
 
+    def _start_dispatch(self) -> None:
+        if self.dispatch is not None:
+            self.dispatch.start()
+
     def serve_forever(self) -> None:
+        self._start_dispatch()
         self.app.start()
         settle_heap()
         try:
@@ -283,6 +316,8 @@ class BridgeServer:
             close_everything()
         if self._thread is not None:
             self._thread.join(5)
+        if self.dispatch is not None:
+            self.dispatch.stop()
         self.app.stop()
         if self.sandbox is not None:
             self.sandbox.stop()

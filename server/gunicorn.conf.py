@@ -34,30 +34,36 @@ REQUESTS_PER_CONNECTION = int(os.environ.get("SMSXML_REQUESTS_PER_CONNECTION", 2
 BRIDGE = "smsxml.server.wsgi:application"
 _folder = None  # the private folder on_starting made (on_exit removes it)
 _writer = None  # the writer process on_starting started (on_exit stops it)
+_dispatch = None  # the dispatch process on_starting started (on_exit stops it)
 
 
 def on_starting(server):
     """Before the workers: a private folder, for the workers' metrics (prometheus_client's
     multiprocess mode, so that /metrics counts every worker, whichever one answers; a
-    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start), for the
-    lock that lets one worker dispatch, and for the socket of the writer process, which
-    commits every worker's sends on SQLite (smsxml.server.writer; SMSXML_WRITER=false
-    leaves each worker committing its own)."""
-    global _folder, _writer
+    folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start), and for
+    the socket of the writer process, which commits every worker's sends on SQLite
+    (smsxml.server.writer; SMSXML_WRITER=false leaves each worker committing its own).
+    Then the dispatch process (smsxml.server.worker), unless SMSXML_DISPATCH__WORKERS=0:
+    the node's sending and tracking, while the workers only accept."""
+    global _folder, _writer, _dispatch
     _folder = tempfile.mkdtemp(prefix="smsxml-gunicorn-")  # 0700: this user's only
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(_folder, "metrics")
         os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     if getattr(server.app, "app_uri", None) != BRIDGE:
         return  # this config serves another app (the benchmark's floor)
-    # one worker at a time dispatches and tracks deliveries (smsxml.server.wsgi)
-    os.environ["SMSXML_DISPATCH_LOCK"] = os.path.join(_folder, "dispatch.lock")
-    if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
-        return
     from smsxml.server.settings import Settings
     from smsxml.server.store import sqlite_file
+    from smsxml.server.supervise import DispatchProcess
 
-    settings = Settings.load(None)
+    settings = Settings.load(None).model_copy(update={"sandbox": False})
+    if settings.dispatch.workers > 0:
+        # dispatch and tracking in a process of their own, not in a SOAP worker's threads
+        # (smsxml.server.worker); the workers only accept
+        _dispatch = DispatchProcess(settings.model_copy(update={"demo": False})).start()
+        os.environ["SMSXML_DISPATCH__WORKERS"] = "0"
+    if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
+        return
     if settings.writer_socket is None and sqlite_file(settings.database_url) is not None:
         from smsxml.server.writer import WriterProcess
 
@@ -67,6 +73,8 @@ def on_starting(server):
 
 
 def on_exit(server):
+    if _dispatch is not None:
+        _dispatch.stop()
     if _writer is not None:
         _writer.stop()
     if _folder is not None:

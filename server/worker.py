@@ -1,15 +1,22 @@
-"""``smsxml worker``: dispatch and delivery tracking without the SOAP endpoint.
+"""Dispatch and delivery tracking in a process of their own, without the SOAP endpoint.
 
-Run one or several per node beside endpoints that only accept (``smsxml serve
---no-dispatch``, or gunicorn with ``SMSXML_DISPATCH__WORKERS=0``): they share the queue
-through the database (claims with leases, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
-Provider callbacks still arrive at the endpoints (``public_url``), which apply them.
+``smsxml worker`` runs one; run one or several per node beside endpoints that only
+accept (``smsxml serve --no-dispatch``, or gunicorn with ``SMSXML_DISPATCH__WORKERS=0``):
+they share the queue through the database (claims with leases, ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL). Provider callbacks still arrive at the endpoints
+(``public_url``), which apply them.
+
+``smsxml serve`` and the shipped gunicorn config start one as their helper
+(:class:`~smsxml.server.supervise.DispatchProcess`): dispatch is CPU work for many
+threads, and sharing a process (a GIL) with the SOAP endpoint starved the endpoint's
+answers (20 sends/s accepted while dispatching, against 500 with dispatch next door).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -17,15 +24,18 @@ from smsxml.sandbox.core import SandboxConfig
 from smsxml.server.app import BridgeApp
 from smsxml.server.background import settle_heap
 from smsxml.server.settings import Settings
+from smsxml.server.supervise import parent_alive
 
 __all__ = ["run_worker"]
 
 log = logging.getLogger("smsxml.server")
 
 
-def run_worker(settings: Settings, sandbox_config: SandboxConfig | None = None) -> None:
-    """Dispatch and track until SIGTERM or SIGINT; then finish the calls in flight and
-    give back the rows not yet sent."""
+def run_worker(
+    settings: Settings, sandbox_config: SandboxConfig | None = None, *, parent: int | None = None
+) -> None:
+    """Dispatch and track until SIGTERM or SIGINT (or until the process ``parent`` is
+    gone); then finish the calls in flight and give back the rows not yet sent."""
     if settings.dispatch.workers <= 0:
         raise ValueError("a worker needs dispatch.workers ≥ 1")
     if not settings.public_url:
@@ -49,10 +59,31 @@ def run_worker(settings: Settings, sandbox_config: SandboxConfig | None = None) 
         app.start()
         settle_heap()
         log.info("dispatching from %s", settings.database_url.split("@")[-1])
-        stop.wait()
+        while not stop.wait(0.5):
+            if parent is not None and not parent_alive(parent):
+                log.warning("the server is gone: stopping")
+                break
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
         app.stop()
         if sandbox is not None:
             sandbox.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m smsxml.server.worker PARENT_PID``, the settings as JSON on stdin (so
+    that the server's flags, and its sandboxes' addresses, reach it; no secret in the
+    environment or the command line)."""
+    (parent,) = argv or sys.argv[1:]
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s [dispatch] %(name)s: %(message)s"
+    )
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    settings = Settings.model_validate_json(sys.stdin.buffer.read())
+    run_worker(settings, parent=int(parent))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,6 @@ import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from datetime import datetime
 
 from smsxml.server.background import settle_heap
 from smsxml.server.store import AccountInfo, InsufficientCredits, NewMessage, Store
+from smsxml.server.supervise import Supervised, parent_alive
 
 __all__ = ["WriterClient", "WriterProcess", "serve"]
 
@@ -180,7 +180,7 @@ def serve(store: Store, path: str, *, parent: int | None = None) -> None:
         listener.bind(path)
         listener.listen(64)
         selector.register(listener, selectors.EVENT_READ)
-        while parent is None or os.getppid() == parent:
+        while parent is None or parent_alive(parent):
             batch: list[tuple[socket.socket, NewMessage]] = []
             for key, _ in selector.select(timeout=0.5):
                 if key.data is None:
@@ -218,57 +218,23 @@ def _answer(store: Store, batch: list[tuple[socket.socket, NewMessage]]) -> None
             pass  # the worker is gone: it commits the send itself (or never asks again)
 
 
-class WriterProcess:
+class WriterProcess(Supervised):
     """``python -m smsxml.server.writer`` beside gunicorn's master, started again if it
     exits; the master's ``on_exit`` stops it."""
 
     def __init__(self, path: str, *, ready_timeout: float = 60.0) -> None:
         self.path = path
-        self.ready_timeout = ready_timeout
-        self.process: subprocess.Popen[bytes] | None = None
-        self._stopping = threading.Event()
-        self._supervisor: threading.Thread | None = None
-
-    def start(self) -> WriterProcess:
-        self._spawn()
-        self._supervisor = threading.Thread(
-            target=self._supervise, name="writer-supervisor", daemon=True
+        super().__init__(
+            "writer",
+            [sys.executable, "-m", "smsxml.server.writer", path, str(os.getpid())],
+            ready=lambda: os.path.exists(path),
+            ready_timeout=ready_timeout,
         )
-        self._supervisor.start()
-        return self
 
     def _spawn(self) -> None:
         if os.path.exists(self.path):
-            os.unlink(self.path)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "smsxml.server.writer", self.path, str(os.getpid())]
-        )
-        deadline = time.monotonic() + self.ready_timeout
-        while not os.path.exists(self.path) and self.process.poll() is None:
-            if time.monotonic() > deadline:
-                log.warning("the writer process is not listening yet: workers commit alone")
-                return
-            time.sleep(0.05)
-
-    def _supervise(self) -> None:
-        while not self._stopping.wait(0.5):
-            if self.process is not None and self.process.poll() is not None:
-                log.warning(
-                    "the writer process exited (%s): starting it again", self.process.returncode
-                )
-                self._spawn()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._supervisor is not None:
-            self._supervisor.join(5)
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            os.unlink(self.path)  # left by a writer that died: ready means listening again
+        super()._spawn()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,11 +3,10 @@ server/gunicorn.conf.py smsxml.server.wsgi:application``.
 
 Settings come from the environment and ``SMSXML_CONFIG`` (a TOML file), as for
 ``smsxml serve``. Each worker process builds its own bridge after the fork (database
-connections and threads do not survive a fork). One worker of a gunicorn master runs
-dispatch and delivery tracking (``SMSXML_DISPATCH_LOCK``, set by the shipped config: the
-worker holding that file lock does; when it dies, another takes over), so that rate
-limits hold per node and providers are polled once; without it, every worker dispatches.
-Several machines share the queue through the database's leases. The in-process
+connections and threads do not survive a fork). The shipped config runs dispatch and
+delivery tracking in a process of its own beside the workers, which then only accept
+(``SMSXML_DISPATCH__WORKERS=0``); without it, every worker dispatches too. Several
+machines share the queue through the database's leases. The in-process
 sandboxes are for ``smsxml serve``: under gunicorn, point the providers at real gateways
 or at a separate ``smsxml sandbox``.
 """
@@ -15,12 +14,10 @@ or at a separate ``smsxml sandbox``.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import Any
 
 from smsxml.server.app import BridgeApp
 from smsxml.server.background import settle_heap
@@ -32,7 +29,6 @@ log = logging.getLogger("smsxml.server")
 
 _bridge: BridgeApp | None = None
 _lock = threading.Lock()
-_dispatch_lock: IO[bytes] | None = None  # held by the worker that dispatches
 
 
 def _get() -> BridgeApp:
@@ -49,27 +45,10 @@ def _get() -> BridgeApp:
                 if settings.sandbox:
                     settings = settings.model_copy(update={"sandbox": False})
                 bridge = BridgeApp(settings)
-                _start_background(bridge, os.environ.get("SMSXML_DISPATCH_LOCK"))
+                bridge.start()  # nothing to start when dispatch runs elsewhere
                 atexit.register(bridge.stop)
                 _bridge = bridge
     return _bridge
-
-
-def _start_background(bridge: BridgeApp, lock_path: str | None) -> None:
-    """Start dispatch and tracking now, or (with ``lock_path``) once this process holds
-    that file lock: one worker at a time, the next when the holder's process ends."""
-    if not lock_path:
-        bridge.start()
-        return
-
-    def when_our_turn() -> None:
-        global _dispatch_lock
-        lock = open(lock_path, "a+b")  # noqa: SIM115 - held for the life of the process
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _dispatch_lock = lock  # closing it (even by garbage collection) would let go
-        bridge.start()
-
-    threading.Thread(target=when_our_turn, name="dispatch-turn", daemon=True).start()
 
 
 def warm_up() -> None:

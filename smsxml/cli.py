@@ -5,6 +5,7 @@ a user never sees a traceback for bad input."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -229,7 +230,15 @@ def serve(
 ) -> None:
     """Run the iSMS-compatible SOAP bridge (with the provider sandboxes by default)."""
     import logging
+    import shutil
+    import tempfile
 
+    # dispatch runs in a helper process: /metrics adds up both (prometheus_client's
+    # multiprocess mode, chosen when it is first imported)
+    metrics_folder = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_folder = tempfile.mkdtemp(prefix="smsxml-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
     from smsxml.server.app import BridgeServer
 
     logging.basicConfig(
@@ -251,7 +260,7 @@ def serve(
     from smsxml.sandbox import SandboxConfig
 
     simulated = SandboxConfig.from_toml(sandbox_config) if sandbox_config else None
-    server = BridgeServer(settings, sandbox_config=simulated)
+    server = BridgeServer(settings, sandbox_config=simulated, dispatch_process=True)
     click.echo(f"smsxml SOAP bridge on {server.url}", err=True)
     click.echo(f"WSDL:      {server.wsdl_url}", err=True)
     click.echo(f"RPC WSDL:  {server.url}/api/soap/sms.wsdl  (positional iSMS clients)", err=True)
@@ -270,6 +279,9 @@ def serve(
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
 
 
 @main.command()

@@ -120,9 +120,14 @@ def _children(master: int) -> dict[int, bytes]:
     return found
 
 
+def _helpers(master: int, module: bytes) -> list[int]:
+    """The helper processes (python -m ``module``) of ``master``."""
+    return [pid for pid, command in _children(master).items() if module in command]
+
+
 def _writer_processes(master: int) -> list[int]:
     """The writer processes (python -m smsxml.server.writer) of ``master``."""
-    return [pid for pid, command in _children(master).items() if b"smsxml.server.writer" in command]
+    return _helpers(master, b"smsxml.server.writer")
 
 
 def _dispatching(port: int) -> list[str]:
@@ -137,9 +142,10 @@ def _dispatching(port: int) -> list[str]:
 
 def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> None:
     """gunicorn -c server/gunicorn.conf.py smsxml.server.wsgi:application builds the
-    bridge in every worker before any request, starts the writer process (stopped with
-    the master), answers ?wsdl and send, closes kept-alive connections now and then, and
-    its /metrics count the requests of every worker."""
+    bridge in every worker before any request, starts the writer and the dispatch
+    processes (restarted if they die, stopped with the master), answers ?wsdl and send,
+    closes kept-alive connections now and then, and its /metrics count the requests of
+    every worker."""
     port = _free_port()
     env = {
         **ENV,
@@ -211,12 +217,14 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
                 'smsxml_soap_faults_total{code="InvalidRequest",operation="unknown"} 12.0'
                 in metrics
             ), metrics
-        # one worker dispatches; when the workers die, a new one takes over
+        # one process of the node dispatches, beside the workers; killed, it is replaced
         wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=30)
-        for worker in [pid for pid in _children(process.pid) if pid not in writers]:
-            os.kill(worker, signal.SIGKILL)
-            wait_for(lambda w=worker: w not in _children(process.pid), timeout=30)
+        (dispatcher,) = _helpers(process.pid, b"smsxml.server.worker")
+        os.kill(dispatcher, signal.SIGKILL)
+        wait_for(lambda: dispatcher not in _children(process.pid), timeout=30)
+        wait_for(lambda: len(_helpers(process.pid, b"smsxml.server.worker")) == 1, timeout=30)
         wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=60)
+        writers += _helpers(process.pid, b"smsxml.server.worker")
     finally:
         process.terminate()
         process.wait(20)
