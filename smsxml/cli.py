@@ -438,22 +438,35 @@ def callbacks(database_url: str | None, config: Path | None) -> None:
 )
 def sandbox(host: str, port: int, config: Path | None) -> None:
     """Serve local simulators of the five provider APIs on one port."""
-    from smsxml.sandbox import PREFIXES, SandboxConfig, SandboxServer
+    from smsxml.sandbox import PREFIXES, SandboxConfig
+    from smsxml.sandbox.serve import free_port, needs_werkzeug, serve
 
     settings = SandboxConfig.from_toml(config) if config else SandboxConfig()
-    server = SandboxServer(settings, host=host, port=port)
-    click.echo(f"smsxml sandboxes on {server.url}", err=True)
-    for provider, prefix in PREFIXES.items():
-        click.echo(f"  {provider:<11} {server.url}{prefix}", err=True)
-    click.echo(
-        f"account: {settings.username} / {settings.password}, key {settings.api_key}, "
-        f"{settings.credits} credits",
-        err=True,
-    )
+    werkzeug = needs_werkzeug(settings)
+
+    def ready(url: str) -> None:
+        """Printed once the port answers: whoever reads it may send at once."""
+        click.echo(f"smsxml sandboxes on {url}", err=True)
+        for provider, prefix in PREFIXES.items():
+            click.echo(f"  {provider:<11} {url}{prefix}", err=True)
+        click.echo(
+            f"account: {settings.username} / {settings.password}, key {settings.api_key}, "
+            f"{settings.credits} credits",
+            err=True,
+        )
+        if werkzeug:
+            click.echo("server: werkzeug (drop_rate needs the connection's socket)", err=True)
+        else:
+            click.echo("server: granian, one worker process", err=True)
+
+    if port == 0 and not werkzeug:
+        port = free_port(host)  # granian binds in its worker: the port is chosen here
     try:
-        server.serve_forever()
+        serve(settings, host, port, ready)
     except KeyboardInterrupt:
         pass
+    except OSError as error:  # the port is taken (or the host is not ours)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -126,7 +126,13 @@ def make_app(sandbox: Sandbox) -> WSGIApp:
             if path == prefix or path.startswith(prefix + "/"):
                 environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
                 environ["PATH_INFO"] = path[len(prefix) :]
-                return apps[provider](environ, start_response)
+                try:
+                    return apps[provider](environ, start_response)
+                finally:
+                    # werkzeug's Request stores itself in environ, a cycle per request
+                    # that only the cyclic collector frees; broken here, answers leave no
+                    # cyclic garbage, which serve.py relies on when it freezes survivors
+                    environ.pop("werkzeug.request", None)
         return Response("Not Found: see /net2sms, /easysms, /smspartner, /isms, /allmysms", 404)(
             environ, start_response
         )

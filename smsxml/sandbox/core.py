@@ -171,6 +171,9 @@ class Sandbox:
         self.messages: dict[str, dict[str, list[SandboxMessage]]] = {p: {} for p in PROVIDERS}
         self.callbacks: dict[str, CallbackBuilder] = {}
         self.sent_callbacks: list[tuple[str, str, dict[str, Any]]] = []
+        #: messages with a dlr_url whose final state is not yet POSTed: the notifier looks
+        #: at these only, not at every message ever sent (a load test stores millions)
+        self._watched: list[SandboxMessage] = []
         self._counter = 0
         self._stop = threading.Event()
         self._notifier: threading.Thread | None = None
@@ -213,6 +216,8 @@ class Sandbox:
     def add(self, message: SandboxMessage) -> SandboxMessage:
         with self.lock:
             self.messages[message.provider].setdefault(message.id, []).append(message)
+            if message.dlr_url:
+                self._watched.append(message)
         return message
 
     def find(
@@ -272,18 +277,23 @@ class Sandbox:
     def _due_callbacks(self) -> list[tuple[SandboxMessage, DeliveryState, str, dict[str, Any]]]:
         due = []
         with self.lock:
-            for provider, builder in self.callbacks.items():
-                for messages in self.messages[provider].values():
-                    for message in messages:
-                        if not message.dlr_url:
-                            continue
-                        state = self.state(message)
-                        if state is message.notified or state is DeliveryState.QUEUED:
-                            continue
-                        message.notified = state
-                        built = builder(message, state)
-                        if built is not None:
-                            due.append((message, state, *built))
+            watching = []
+            for message in self._watched:
+                if not message.dlr_url:
+                    continue  # its URL was withdrawn (a deleted campaign): nothing to POST
+                builder = self.callbacks.get(message.provider)
+                state = self.state(message)
+                if builder is None or not state.final:
+                    watching.append(message)  # a final state is POSTed once, then forgotten
+                if builder is None:
+                    continue
+                if state is message.notified or state is DeliveryState.QUEUED:
+                    continue
+                message.notified = state
+                built = builder(message, state)
+                if built is not None:
+                    due.append((message, state, *built))
+            self._watched = watching
         return due
 
     def _notify_loop(self) -> None:
