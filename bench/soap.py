@@ -279,7 +279,7 @@ class Server:
     label: str  # floor, fast, spyne
     port: int
     process: subprocess.Popen[bytes]
-    database: Path | None = None
+    database: str | None = None  # the bridge's database URL
     query_id: str = ""
     log: Path | None = None
 
@@ -357,9 +357,28 @@ def start_gunicorn(
     raise SystemExit(f"{label}: gunicorn did not listen within 30 s\n{log.read_text()[-3000:]}")
 
 
+ENGINE = "sqlite"  # --engine
+#: the PostgreSQL server the bench makes its databases on (one per lane, dropped first)
+POSTGRES = os.environ.get("SMSXML_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+def bench_database(label: str, workdir: Path) -> str:
+    """A fresh database for one lane: a SQLite file, or a PostgreSQL database."""
+    if ENGINE == "sqlite":
+        return f"sqlite:///{workdir / f'{label}.sqlite3'}"
+    from sqlalchemy import create_engine, text
+
+    name = f"smsxml_bench_soap_{label}"
+    admin = create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as db:
+        db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        db.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{POSTGRES}/{name}"
+
+
 def start_bridge(label: str, fast_lane: bool, workdir: Path, config: Path) -> Server:
-    database = workdir / f"{label}.sqlite3"
-    url = f"sqlite:///{database}"
+    url = bench_database(label, workdir)
     made = subprocess.run(
         [
             str(BIN / "smsxml"),
@@ -385,7 +404,7 @@ def start_bridge(label: str, fast_lane: bool, workdir: Path, config: Path) -> Se
         "SMSXML_SQLITE_SYNCHRONOUS": "FULL",
     }
     server = start_gunicorn(label, "smsxml.server.wsgi:application", env, workdir)
-    server.database = database
+    server.database = url
     return server
 
 
@@ -558,46 +577,62 @@ def run_python(
 # --- checks on the database --------------------------------------------------------------
 
 
-def verify_stored(database: Path, ids: list[str], recipients: int, query_id: str) -> str:
+def verify_stored(url: str, ids: list[str], recipients: int, query_id: str) -> str:
     """Every answered id has its message row and exactly ``recipients`` recipients
     stored: delivery rows, or the message's list not yet expanded into rows (the
     dispatcher expands it; it does not run during the bench)."""
-    db = sqlite3.connect(database, timeout=60)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    stored = (  # rows, plus the entries of a list not expanded yet
+        "(SELECT count(*) FROM deliveries d WHERE d.message_id = a.id)"
+        " + CASE WHEN m.pending IS NULL THEN 0"
+        " ELSE length(m.pending) - length(replace(m.pending, :nl, '')) + 1 END"
+    )
     try:
-        db.execute("CREATE TEMP TABLE answered (id TEXT PRIMARY KEY)")
-        db.executemany("INSERT OR IGNORE INTO answered VALUES (?)", ((i,) for i in ids))
-        distinct = db.execute("SELECT count(*) FROM answered").fetchone()[0]
-        missing = db.execute(
-            "SELECT count(*) FROM answered a LEFT JOIN messages m ON m.id = a.id WHERE m.id IS NULL"
-        ).fetchone()[0]
-        stored = (  # rows, plus the entries of a list not expanded yet
-            "(SELECT count(*) FROM deliveries d WHERE d.message_id = a.id)"
-            " + CASE WHEN m.pending IS NULL THEN 0"
-            " ELSE length(m.pending) - length(replace(m.pending, char(10), '')) + 1 END"
-        )
-        wrong = db.execute(
-            "SELECT count(*) FROM answered a JOIN messages m ON m.id = a.id "
-            f"WHERE m.recipients != ? OR {stored} != ?",
-            (recipients, recipients),
-        ).fetchone()[0]
-        rows = db.execute(
-            f"SELECT coalesce(sum({stored}), 0) FROM answered a JOIN messages m ON m.id = a.id"
-        ).fetchone()[0]
-        total_messages = db.execute(
-            "SELECT count(*) FROM messages WHERE id != ?", (query_id,)
-        ).fetchone()[0]
+        with engine.begin() as db:
+            db.execute(text("CREATE TEMP TABLE answered (id VARCHAR(32) PRIMARY KEY)"))
+            if ids:
+                db.execute(
+                    text("INSERT INTO answered VALUES (:id) ON CONFLICT DO NOTHING"),
+                    [{"id": i} for i in ids],
+                )
+            distinct = db.execute(text("SELECT count(*) FROM answered")).scalar()
+            missing = db.execute(
+                text(
+                    "SELECT count(*) FROM answered a LEFT JOIN messages m ON m.id = a.id"
+                    " WHERE m.id IS NULL"
+                )
+            ).scalar()
+            wrong = db.execute(
+                text(
+                    "SELECT count(*) FROM answered a JOIN messages m ON m.id = a.id "
+                    f"WHERE m.recipients != :n OR {stored} != :n"
+                ),
+                {"n": recipients, "nl": "\n"},
+            ).scalar()
+            rows = db.execute(
+                text(
+                    f"SELECT coalesce(sum({stored}), 0) FROM answered a"
+                    " JOIN messages m ON m.id = a.id"
+                ),
+                {"nl": "\n"},
+            ).scalar()
+            total_messages = db.execute(
+                text("SELECT count(*) FROM messages WHERE id != :q"), {"q": query_id}
+            ).scalar()
     finally:
-        db.close()
+        engine.dispose()
     expected = len(ids) * recipients
     ok = distinct == len(ids) and missing == 0 and wrong == 0 and rows == expected
     verdict = "ok" if ok else "MISMATCH"
-    text = (
+    text_ = (
         f"{verdict}: {len(ids)} ids answered ({distinct} distinct), {missing} missing, "
         f"{wrong} with a wrong count; {rows}/{expected} recipients stored; "
         f"{total_messages} messages in the db (answers cut off at the end of a run "
         "may add a few)"
     )
-    return text
+    return text_
 
 
 def fsync_probe(workdir: Path, commits: int = 200) -> float:
@@ -619,20 +654,26 @@ def fsync_probe(workdir: Path, commits: int = 200) -> float:
         db.close()
 
 
-def clear_rows(database: Path, query_id: str) -> None:
+def clear_rows(url: str, query_id: str) -> None:
     """Delete every message but the one ``query`` asks about (same table size each run)."""
-    db = sqlite3.connect(database, timeout=60, isolation_level=None)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
     try:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM deliveries WHERE message_id != ?", (query_id,))
-        db.execute(
-            "DELETE FROM ledger WHERE message_id IS NOT NULL AND message_id != ?", (query_id,)
-        )
-        db.execute("DELETE FROM messages WHERE id != ?", (query_id,))
-        db.execute("COMMIT")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with engine.begin() as db:
+            for statement in (
+                "DELETE FROM delivery_events WHERE delivery_id IN"
+                " (SELECT id FROM deliveries WHERE message_id != :q)",
+                "DELETE FROM deliveries WHERE message_id != :q",
+                "DELETE FROM ledger WHERE message_id IS NOT NULL AND message_id != :q",
+                "DELETE FROM messages WHERE id != :q",
+            ):
+                db.execute(text(statement), {"q": query_id})
+        if ENGINE == "sqlite":
+            with engine.connect() as db:
+                db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
-        db.close()
+        engine.dispose()
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -719,12 +760,20 @@ def main() -> None:
         "--payloads", default="query,send1,send10k", help="comma-separated: query,send1,send10k"
     )
     parser.add_argument("--keep-rows", action="store_true", help="do not delete rows between runs")
+    parser.add_argument(
+        "--engine",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the bridge's database: a SQLite file (WAL, synchronous=FULL), or PostgreSQL "
+        "at SMSXML_BENCH_POSTGRES (default postgres@127.0.0.1:5432), a database per lane",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (dbs, logs)")
     parser.add_argument("--json", type=Path, help="write every run's figures to this file")
     args = parser.parse_args()
 
-    global WORKERS
+    global WORKERS, ENGINE
     WORKERS = args.workers
+    ENGINE = args.engine
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
     payload_keys = [p.strip() for p in args.payloads.split(",") if p.strip()]
@@ -764,7 +813,13 @@ def main() -> None:
         f"lanes: {', '.join(lanes)} + floor"
     )
     print(
-        "  store: SQLite WAL, synchronous=FULL, one temp file per lane; dispatcher off (workers=0),"
+        "  store: "
+        + (
+            "SQLite WAL, synchronous=FULL, one temp file per lane"
+            if args.engine == "sqlite"
+            else "PostgreSQL (synchronous_commit as the server has it), one database per lane"
+        )
+        + "; dispatcher off (workers=0),"
     )
     print("         the only provider at 127.0.0.1:9 (nothing listens)")
     print(

@@ -41,8 +41,9 @@ def on_starting(server):
     """Before the workers: a private folder, for the workers' metrics (prometheus_client's
     multiprocess mode, so that /metrics counts every worker, whichever one answers; a
     folder given in PROMETHEUS_MULTIPROC_DIR must be emptied before each start), and for
-    the socket of the writer process, which commits every worker's sends on SQLite
-    (smsxml.server.writer; SMSXML_WRITER=false leaves each worker committing its own).
+    the socket of the writer process, which commits every worker's sends (SQLite or
+    PostgreSQL: smsxml.server.writer; SMSXML_WRITER=false leaves each worker committing
+    its own).
     Then the dispatch process (smsxml.server.worker), unless SMSXML_DISPATCH__WORKERS=0:
     the node's sending and tracking, while the workers only accept."""
     global _folder, _writer, _dispatch
@@ -53,7 +54,6 @@ def on_starting(server):
     if getattr(server.app, "app_uri", None) != BRIDGE:
         return  # this config serves another app (the benchmark's floor)
     from smsxml.server.settings import Settings
-    from smsxml.server.store import sqlite_file
     from smsxml.server.supervise import DispatchProcess
 
     settings = Settings.load(None).model_copy(update={"sandbox": False})
@@ -64,7 +64,7 @@ def on_starting(server):
         os.environ["SMSXML_DISPATCH__WORKERS"] = "0"
     if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
         return
-    if settings.writer_socket is None and sqlite_file(settings.database_url) is not None:
+    if settings.writer_socket is None:
         from smsxml.server.writer import WriterProcess
 
         path = os.path.join(_folder, "writer.sock")

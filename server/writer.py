@@ -1,12 +1,14 @@
-"""The writer process: on SQLite, one process commits the sends of every gunicorn worker
+"""The writer process: one process commits the sends of every gunicorn worker of a node
 (``server/gunicorn.conf.py`` starts it and tells the workers where it listens).
 
-SQLite has one writer at a time, and a durable commit costs an fsync. Each worker
+A durable commit costs an fsync (SQLite) or a WAL flush (PostgreSQL), and SQLite has one
+writer at a time. Each worker
 group-commits the sends of its own threads (:mod:`~smsxml.server.groupcommit`), but
 workers still take turns, each paying its own fsync, and a worker's committing thread
 shares the GIL with that worker's HTTP threads, so it holds the turn longer. Workers
 hand each accepted send over a Unix socket to this process instead, whose threads do
-nothing else: one commit then answers the sends of every worker.
+nothing else: one commit then answers the sends of every worker. On PostgreSQL it took
+durable one-recipient sends from 1,336 to 2,092 calls/s (bench/soap.py, 2 workers).
 
 Nothing depends on it: a worker that cannot reach it (not started yet, restarting) or
 gets no answer in time commits the send itself. A send carries the id its worker drew,

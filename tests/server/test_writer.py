@@ -4,7 +4,6 @@ and every way it can be missing without a send lost or stored twice."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from smsxml.server.store import (
     WRITER_MAX_RECIPIENTS,
@@ -26,11 +26,15 @@ from smsxml.server.writer import WriterProcess
 from ..conftest import wait_for
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A SQLite file with an account (alice, 100 credits); the writer reads its URL from
-    the environment, as under gunicorn."""
-    url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A SQLite file, or a PostgreSQL database, with an account (alice, 100 credits); the
+    writer reads its URL from the environment, as under gunicorn."""
+    from .test_store import _postgres
+
+    url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}" if request.param == "sqlite" else _postgres()
     monkeypatch.setenv("SMSXML_DATABASE_URL", url)
     monkeypatch.setenv("SMSXML_SQLITE_SYNCHRONOUS", "NORMAL")
     monkeypatch.delenv("SMSXML_CONFIG", raising=False)
@@ -74,8 +78,12 @@ def send(store: Store, account: AccountInfo, recipients: list[str], parts: int =
 
 
 def rows(url: str, sql: str) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
-        return db.execute(sql).fetchall()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
 
 
 def test_the_writer_commits_the_sends_of_every_worker(
