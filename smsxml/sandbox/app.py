@@ -3,6 +3,7 @@ fault injection in front of each, and a server to run it in-process or from the 
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -17,7 +18,7 @@ from werkzeug.wrappers import Response
 from smsxml.providers.base import redact
 from smsxml.sandbox.core import Faults, Sandbox, SandboxConfig
 
-__all__ = ["CLIENT_PATHS", "PREFIXES", "FaultInjector", "SandboxServer", "make_app"]
+__all__ = ["CLIENT_PATHS", "PREFIXES", "SENT_PATH", "FaultInjector", "SandboxServer", "make_app"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ PREFIXES = {
     "allmysms": "/allmysms",
 }
 
+
+#: ``GET {SENT_PATH}/<provider>``: {recipient: messages taken}, for load tests (not a
+#: vendor path: no provider's API lives under it)
+SENT_PATH = "/_sandbox/sent"
 
 #: what each client's base URL adds to the host, as the vendors' base URLs do
 #: (https://api.smspartner.fr/v1, https://api.allmysms.com/http/9.0/); the others take
@@ -122,6 +127,11 @@ def make_app(sandbox: Sandbox) -> WSGIApp:
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path.startswith(SENT_PATH + "/") and path[len(SENT_PATH) + 1 :] in PREFIXES:
+            counts = sandbox.sent(path[len(SENT_PATH) + 1 :])
+            return Response(json.dumps(counts), content_type="application/json")(
+                environ, start_response
+            )
         for provider, prefix in PREFIXES.items():
             if path == prefix or path.startswith(prefix + "/"):
                 environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix

@@ -220,6 +220,16 @@ class Sandbox:
                 self._watched.append(message)
         return message
 
+    def sent(self, provider: str) -> dict[str, int]:
+        """How many messages ``provider`` took for each recipient (``GET /_sandbox/sent``:
+        what a load test checks, e.g. that nothing went twice)."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for messages in self.messages[provider].values():
+                for message in messages:
+                    counts[message.recipient] = counts.get(message.recipient, 0) + 1
+        return counts
+
     def find(
         self, provider: str, message_id: str, recipient: str | None = None
     ) -> list[SandboxMessage]:

@@ -103,6 +103,18 @@ def test_a_send_consumes_credit_seen_in_the_balance(cli: CliSandbox) -> None:
     assert credits(cli) == before - 2
 
 
+def test_the_sent_count_says_how_often_each_recipient_was_taken(cli: CliSandbox) -> None:
+    """GET /_sandbox/sent/isms counts the messages iSMS took per recipient (a load test's
+    check that nothing went twice); an unknown provider is 404."""
+    before = httpx.get(f"{cli.url}/_sandbox/sent/isms", timeout=10).json()
+    send(cli)
+    send(cli)
+    after = httpx.get(f"{cli.url}/_sandbox/sent/isms", timeout=10).json()
+    for recipient in (GOOD, FAILING):
+        assert after[recipient] == before.get(recipient, 0) + 2
+    assert httpx.get(f"{cli.url}/_sandbox/sent/nobody", timeout=10).status_code == 404
+
+
 def test_message_states_advance_to_final(cli: CliSandbox) -> None:
     """Queued, then Pending, then Delivered (or Failed for a number ending in 0), in order."""
     mid = send(cli, message="Hi")
