@@ -15,6 +15,7 @@ answers (20 sends/s accepted while dispatching, against 500 with dispatch next d
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     for chatty in ("alembic", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = Settings.model_validate_json(sys.stdin.buffer.read())
+    os.nice(settings.dispatch.nice)  # its server's answers first: a client waits on them
     run_worker(settings, parent=int(parent))
 
 

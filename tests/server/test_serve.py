@@ -220,6 +220,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         # one process of the node dispatches, beside the workers; killed, it is replaced
         wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=30)
         (dispatcher,) = _helpers(process.pid, b"smsxml.server.worker")
+        assert os.getpriority(os.PRIO_PROCESS, dispatcher) == 10  # the endpoint comes first
         os.kill(dispatcher, signal.SIGKILL)
         wait_for(lambda: dispatcher not in _children(process.pid), timeout=30)
         wait_for(lambda: len(_helpers(process.pid, b"smsxml.server.worker")) == 1, timeout=30)
