@@ -241,10 +241,8 @@ class Dispatcher(Background):
                 log.exception("recording %d outcomes failed; trying again", len(batch))
                 if self.stopping.wait(1.0):
                     return  # their leases run out: the rows are sent again (at least once)
-        finished = {r for r, *_ in batch.accepted} | {r for r, _ in batch.failed}
-        finished |= {r for r, *_ in batch.retried} | set(batch.released)
         with self._room:
-            self._in_hand -= finished
+            self._in_hand -= batch.rows()
             self._room.notify_all()
 
     def _flush(self) -> None:
@@ -255,9 +253,7 @@ class Dispatcher(Background):
                 outcomes.add(self._done.get_nowait())
             except queue.Empty:
                 break
-        recorded = {r for r, *_ in outcomes.accepted} | {r for r, _ in outcomes.failed}
-        recorded |= {r for r, *_ in outcomes.retried} | set(outcomes.released)
-        outcomes.released += sorted(self._in_hand - recorded)
+        outcomes.released += sorted(self._in_hand - outcomes.rows())
         if len(outcomes):
             self._record(outcomes)
 

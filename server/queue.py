@@ -62,6 +62,11 @@ class Outcomes:
     def __len__(self) -> int:
         return len(self.accepted) + len(self.failed) + len(self.retried) + len(self.released)
 
+    def rows(self) -> set[int]:
+        """Every row these outcomes settle (for this process: no longer in hand)."""
+        settled = {r for r, *_ in self.accepted} | {r for r, _ in self.failed}
+        return settled | {r for r, *_ in self.retried} | set(self.released)
+
     def add(self, other: Outcomes) -> None:
         self.accepted += other.accepted
         self.failed += other.failed

@@ -43,7 +43,6 @@ __all__ = [
     "NewMessage",
     "Store",
     "sqlite_file",
-    "utcnow",
 ]
 
 #: how often a remembered password verification looks at the stored hash again (a
