@@ -131,6 +131,9 @@ class Provider(ABC):
     name: ClassVar[str]
     #: how many recipients one send call may carry (1 = one call per recipient)
     max_batch: ClassVar[int] = 1
+    #: :meth:`statuses` makes one call per message asked about (not one drain or bulk
+    #: call): a poller may split its question over several threads
+    status_call_per_message: ClassVar[bool] = False
 
     @abstractmethod
     def send(self, message: OutgoingMessage) -> list[Submitted]:

@@ -119,6 +119,7 @@ class Isms(HttpProvider):
     #: 250 MSISDNs of 12–15 digits, comma-encoded, take ~4 KB: half of the 8 KB request line
     #: common servers accept, the rest left for the text
     max_batch = 250
+    status_call_per_message = True  # query.php asks about one recipient of one message
 
     def __init__(
         self,
