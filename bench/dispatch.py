@@ -55,6 +55,7 @@ from soap import (  # noqa: E402
     send_envelope,
     tree_pids,
 )
+from sqlalchemy import Engine, create_engine  # noqa: E402
 
 from smsxml.server.store import Store  # noqa: E402
 
@@ -155,30 +156,23 @@ def fill_queue(url: str, count: int, per_message: int) -> int:
     return count // per_message * per_message
 
 
-def progress(url: str) -> tuple[int, datetime | None, datetime | None]:
+def progress(db: Engine) -> tuple[int, datetime | None, datetime | None]:
     """(rows still Queued or unexpanded, first and last time a row left Queued)."""
-    store = Store(url, migrate=False)
-    try:
-        with store.reader.connect() as db:
-            queued = (
-                db.exec_driver_sql(
-                    "SELECT count(*) FROM deliveries WHERE state = 'Queued'"
-                ).scalar()
-                or 0
-            )
-            listed = (
-                db.exec_driver_sql(
-                    "SELECT coalesce(sum(recipients), 0) FROM messages WHERE pending IS NOT NULL"
-                ).scalar()
-                or 0
-            )
-            first, last = db.exec_driver_sql(
-                "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE state != 'Queued'"
-            ).one()
-    finally:
-        store.close()
-    parse = lambda v: v if v is None or isinstance(v, datetime) else datetime.fromisoformat(v)  # noqa: E731
-    return int(queued) + int(listed), parse(first), parse(last)
+    with db.connect() as connection:
+        queued = connection.exec_driver_sql(
+            "SELECT count(*) FROM deliveries WHERE state = 'Queued'"
+        ).scalar()
+        listed = connection.exec_driver_sql(
+            "SELECT coalesce(sum(recipients), 0) FROM messages WHERE pending IS NOT NULL"
+        ).scalar()
+        first, last = connection.exec_driver_sql(
+            "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE state != 'Queued'"
+        ).one()
+    return int(queued or 0) + int(listed or 0), _time(first), _time(last)
+
+
+def _time(value: datetime | str | None) -> datetime | None:
+    return value if value is None or isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def start_bridge(
@@ -242,11 +236,15 @@ def run(
         pids = [p for process in processes for p in tree_pids(process.pid)]
         cpu_start, provider_cpu_start = cpu_seconds(pids), cpu_seconds(tree_pids(sandbox.pid))
         accepted = accept_load(workdir, port, accept_seconds) if accept_seconds else 0.0
-        wait_until(lambda: progress(url)[0] == 0, 600, "an empty queue")
+        db = create_engine(url)  # one engine for every poll of the queue
+        try:
+            wait_until(lambda: progress(db)[0] == 0, 600, "an empty queue")
+            rows, (_, first, last) = rows_sent(db), progress(db)
+        finally:
+            db.dispose()
         wall = time.monotonic() - started
         cpu = cpu_seconds(pids) - cpu_start
         provider_cpu = cpu_seconds(tree_pids(sandbox.pid)) - provider_cpu_start
-        rows, first, last = rows_sent(url), *progress(url)[1:]
         window = max((last - first).total_seconds(), 1e-3) if first and last else wall
         rate = rows / window
         return {
@@ -265,13 +263,9 @@ def run(
                 process.wait(30)
 
 
-def rows_sent(url: str) -> int:
-    store = Store(url, migrate=False)
-    try:
-        with store.reader.connect() as db:
-            return int(db.exec_driver_sql("SELECT count(*) FROM deliveries").scalar() or 0)
-    finally:
-        store.close()
+def rows_sent(db: Engine) -> int:
+    with db.connect() as connection:
+        return int(connection.exec_driver_sql("SELECT count(*) FROM deliveries").scalar() or 0)
 
 
 def main() -> None:

@@ -252,7 +252,7 @@ class BridgeServer:
 
     def _helper_settings(self, provider_urls: dict[str, str]) -> Settings:
         """The dispatch process's settings: this bridge's, with the sandboxes' addresses
-        filled in (it starts none) and callbacks sent to this endpoint."""
+        filled in and callbacks sent to this endpoint."""
         providers = {
             name: config.model_copy(
                 update={"base_url": config.base_url or provider_urls.get(config.kind)}
@@ -260,12 +260,7 @@ class BridgeServer:
             for name, config in self.settings.providers.items()
         }
         return self.settings.model_copy(
-            update={
-                "providers": providers,
-                "sandbox": False,
-                "demo": False,
-                "public_url": self.settings.public_url or self.url,
-            }
+            update={"providers": providers, "public_url": self.settings.public_url or self.url}
         )
 
     @property

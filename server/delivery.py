@@ -74,6 +74,8 @@ class DeliveryTracker(Background):
         super().__init__()
         self._report_failures: dict[int, int] = {}
         self._turns: list[Turn] = []
+        #: shares of a poll of a provider asked one message per call (threads on demand)
+        self._poll_pool = ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
 
     def token(self, provider: str) -> str:
         return callback_token(self.secret, provider)
@@ -90,6 +92,7 @@ class DeliveryTracker(Background):
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
+        self._poll_pool.shutdown(wait=True)
         for turn in self._turns:
             turn.release()
 
@@ -147,12 +150,11 @@ class DeliveryTracker(Background):
             return provider.statuses(asked)
         shares = [asked[i::POLL_THREADS] for i in range(min(POLL_THREADS, len(asked)))]
         updates: list[StatusUpdate] = []
-        with ThreadPoolExecutor(len(shares), thread_name_prefix="poll") as pool:
-            for future in [pool.submit(provider.statuses, share) for share in shares]:
-                try:
-                    updates += future.result()
-                except Exception:
-                    log.warning("polling %s failed for a share", provider.name, exc_info=True)
+        for future in [self._poll_pool.submit(provider.statuses, share) for share in shares]:
+            try:
+                updates += future.result()
+            except Exception:
+                log.warning("polling %s failed for a share", provider.name, exc_info=True)
         return updates
 
     def callback(self, provider: str, token: str, fields: Mapping[str, Any]) -> int:

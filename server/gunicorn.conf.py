@@ -60,7 +60,7 @@ def on_starting(server):
     if settings.dispatch.workers > 0:
         # dispatch and tracking in a process of their own, not in a SOAP worker's threads
         # (smsxml.server.worker); the workers only accept
-        _dispatch = DispatchProcess(settings.model_copy(update={"demo": False})).start()
+        _dispatch = DispatchProcess(settings).start()
         os.environ["SMSXML_DISPATCH__WORKERS"] = "0"
     if os.environ.get("SMSXML_WRITER", "true").lower() in ("0", "false", "no", "off"):
         return

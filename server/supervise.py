@@ -109,11 +109,13 @@ def _forget_metrics(pid: int) -> None:
 
 
 class DispatchProcess(Supervised):
-    """``python -m smsxml.server.worker`` beside a server, given its settings on stdin."""
+    """``python -m smsxml.server.worker`` beside a server, given its settings on stdin: the
+    server's, less what only the server does (sandboxes, the demo account)."""
 
     def __init__(self, settings: Settings) -> None:
+        helper = settings.model_copy(update={"sandbox": False, "demo": False})
         super().__init__(
             "dispatcher",
             [sys.executable, "-m", "smsxml.server.worker", str(os.getpid())],
-            stdin=settings.model_dump_json().encode(),
+            stdin=helper.model_dump_json().encode(),
         )
