@@ -8,9 +8,10 @@ What runs (everything on this machine, loopback only):
   dispatch, not delivery), ``latency`` added to every answer for the 50 ms scenario;
 - the bridge as users run it: ``smsxml serve --no-sandbox`` with dispatch and delivery
   tracking on (polling, callbacks), on its own SQLite file or PostgreSQL database;
-- the queue, filled before the bridge starts, through the store's own ``accept`` (what
-  a SOAP ``send`` does once parsed): ``single`` = N messages to one recipient each,
-  distinct numbers and texts; ``batch`` = messages of 1,000 recipients, one text each.
+- the queue, filled before the bridge starts, through the store's own
+  ``acceptance.accept`` (what a SOAP ``send`` does once parsed): ``single`` = N messages
+  to one recipient each, distinct numbers and texts; ``batch`` = messages of 1,000
+  recipients, one text each.
 
 Figures: SMS/s is the number of rows divided by the time from the first row accepted by
 the provider to the last (the rows' own ``updated_at``: start-up is left out); ``wall``
@@ -139,11 +140,11 @@ def database_url(workdir: Path, engine: str) -> str:
 def fill_queue(url: str, count: int, per_message: int) -> int:
     """``count`` recipients in messages of ``per_message``; returns the rows to come."""
     store = Store(url, synchronous="NORMAL")
-    account = store.add_account(USERNAME, PASSWORD, 10**15)
+    account = store.accounts.add(USERNAME, PASSWORD, 10**15)
     number = 306900000000
     for m in range(count // per_message):
         recipients = [str(number + m * per_message + r) for r in range(per_message)]
-        store.accept(
+        store.acceptance.accept(
             account,
             sender="Bench",
             text=f"bench message {m}",

@@ -104,9 +104,9 @@ class BridgeApp:
     def _add_demo_account(self) -> None:
         """The demo account, unless it exists; several workers start at once, and the
         database says which one made it."""
-        if self.store.account("demo") is None:
+        if self.store.accounts.get("demo") is None:
             try:
-                self.store.add_account("demo", "demo", self.settings.demo_credits)
+                self.store.accounts.add("demo", "demo", self.settings.demo_credits)
             except IntegrityError:  # another process made it meanwhile
                 pass
 
@@ -230,13 +230,18 @@ class BridgeServer:
         if settings.sandbox:
             self.sandbox = SandboxServer(sandbox_config).start()
             provider_urls = {kind: self.sandbox.client_url(kind) for kind in PREFIXES}
-        self._server = create_server(
-            lambda environ, start_response: self.app(environ, start_response),
-            host=settings.host,
-            port=settings.port,
-            threads=threads,
-            ident="smsxml",
-        )
+        try:
+            self._server = create_server(
+                lambda environ, start_response: self.app(environ, start_response),
+                host=settings.host,
+                port=settings.port,
+                threads=threads,
+                ident="smsxml",
+            )
+        except OSError:  # the port is taken (or the host is not ours): nothing left running
+            if self.sandbox is not None:
+                self.sandbox.stop()
+            raise
         port = self._server.effective_port
         if settings.port == 0:
             updates: dict[str, Any] = {"port": port}

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from smsxml.numbers import invalid_msisdns
 from smsxml.schedule import parse_schedule
+from smsxml.server.accounts import AccountInfo, InsufficientCredits
 from smsxml.server.clock import utcnow
-from smsxml.server.store import AccountInfo, InsufficientCredits, Store
+from smsxml.server.store import Store
 from smsxml.text import Encoding, is_gsm7, split
 
 __all__ = ["FAULTS", "Bridge", "SmsFault", "msisdn"]
@@ -89,7 +90,7 @@ class Bridge:
         self.store = store
 
     def authenticate(self, username: str | None, password: str | None) -> AccountInfo:
-        account = self.store.authenticate(username or "", password or "")
+        account = self.store.accounts.authenticate(username or "", password or "")
         if account is None:
             raise SmsFault("AuthenticationError")
         return account
@@ -129,7 +130,7 @@ class Bridge:
             if where.scheme not in ("http", "https") or not where.hostname:
                 raise SmsFault("InvalidRequest", "Invalid dlr_url: give an http or https URL.")
         try:
-            return self.store.accept(
+            return self.store.acceptance.accept(
                 account,
                 sender=sender,
                 text=text,

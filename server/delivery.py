@@ -106,8 +106,11 @@ class DeliveryTracker(Background):
         turn = self._turn(f"poll:{name}")
         while not self.stopping.wait(interval):
             try:
-                if turn.mine():
-                    self.poll_once(name)
+                # a full round means more are due: go on at once (100,000 rows due
+                # would take 200 intervals one round at a time)
+                while turn.mine() and self.poll_once(name)[0] >= self.batch:
+                    if self.stopping.is_set():
+                        break
             except Exception:  # a provider outage must not stop polling
                 log.warning("polling %s failed", name, exc_info=True)
 
@@ -123,24 +126,18 @@ class DeliveryTracker(Background):
 
     # work -------------------------------------------------------------------------------
 
-    def poll_once(self, name: str) -> int:
-        """Ask ``name`` about its Pending rows due for a poll; returns how many rows
-        changed (those that did not are asked about again later)."""
+    def poll_once(self, name: str) -> tuple[int, int]:
+        """Ask ``name`` about its Pending rows due for a poll (at most ``batch``); returns
+        how many were due and how many rows changed (those that did not are asked about
+        again later). A drained provider's news may change rows that were not due."""
         due = self.store.reports.due_for_polling(name, self.batch)
         if not due:
-            return 0
+            return 0, 0
         asked = [Submitted(recipient=row.recipient, provider_id=row.provider_id) for row in due]
-        changed = 0
-        for update in self._statuses(self.providers[name], asked):
-            changed += self.store.reports.apply_update(
-                name,
-                update.provider_id,
-                update.state,
-                recipient=update.recipient,
-                detail=update.detail,
-            )
+        news = self._statuses(self.providers[name], asked)
+        changed = self.store.reports.apply_updates(name, news)
         self.store.reports.polled(due, self.poll_intervals.get(name, 2.0))
-        return changed
+        return len(due), changed
 
     def _statuses(self, provider: Provider, asked: list[Submitted]) -> list[StatusUpdate]:
         """The provider's news on ``asked``; a provider asked one message per call is asked
@@ -165,14 +162,7 @@ class DeliveryTracker(Background):
         parse = getattr(self.providers[provider], "parse_delivery_report", None)
         if parse is None:
             raise PermissionError("this provider sends no callbacks")
-        update = parse(fields)
-        return self.store.reports.apply_update(
-            provider,
-            update.provider_id,
-            update.state,
-            recipient=update.recipient,
-            detail=update.detail,
-        )
+        return self.store.reports.apply_updates(provider, [parse(fields)])
 
     def report_once(self, http: httpx.Client) -> int:
         """POST final states to clients' dlr_url; returns how many were settled."""

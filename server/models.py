@@ -109,8 +109,6 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "recipient"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
-        # partial: rows get a provider id only once sent, so inserting the thousands of
-        # rows of a send does not touch this index
         # rows a client still waits to hear about (rows without dlr_url are born notified)
         Index(
             "ix_deliveries_unnotified",
@@ -127,10 +125,14 @@ class Delivery(Base):
             sqlite_where=sql("state = 'Pending'"),
             postgresql_where=sql("state = 'Pending'"),
         ),
+        # providers' reports: one recipient of a provider id (an id may stand for a whole
+        # multi-recipient send); partial: rows get a provider id only once sent, so
+        # inserting the thousands of rows of a send does not touch this index
         Index(
             "ix_deliveries_provider_id",
             "provider",
             "provider_id",
+            "recipient",
             sqlite_where=sql("provider_id IS NOT NULL"),
             postgresql_where=sql("provider_id IS NOT NULL"),
         ),

@@ -24,7 +24,7 @@ from smsxml.status import DeliveryState
 if TYPE_CHECKING:
     from smsxml.server.store import Store
 
-__all__ = ["Claimed", "DeliveryQueue", "Outcomes", "record_events"]
+__all__ = ["Claimed", "DeliveryQueue", "Outcomes", "record_event_lines"]
 
 QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
 FAILED = DeliveryState.FAILED.value
@@ -74,12 +74,8 @@ class Outcomes:
         self.released += other.released
 
 
-def record_events(db: Connection, ids: Sequence[int], state: str, detail: str) -> None:
-    """A history line per row (what ``query`` callers and operators read back)."""
-    record_event_lines(db, [(i, state, detail) for i in ids])
-
-
 def record_event_lines(db: Connection, lines: Sequence[tuple[int, str, str]]) -> None:
+    """History lines (row, state, detail): what ``query`` callers and operators read back."""
     if lines:
         now = utcnow()
         db.execute(
@@ -137,7 +133,7 @@ class DeliveryQueue:
     def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
         """Take up to ``limit`` due Queued rows for ``lease`` seconds (expanding messages
         accepted since the last claim into rows first)."""
-        self.store.expand()
+        self.store.acceptance.expand()
         now = utcnow()
         with self.store.transaction() as db:
             due = (

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
 
+from smsxml.providers.base import StatusUpdate
 from smsxml.server.clock import utcnow
 from smsxml.server.models import Delivery, Message
-from smsxml.server.queue import record_events
+from smsxml.server.queue import record_event_lines
 from smsxml.status import DeliveryState
 
 if TYPE_CHECKING:
@@ -26,10 +27,24 @@ if TYPE_CHECKING:
 
 __all__ = ["DeliveryReports", "Polled"]
 
+T = TypeVar("T")
+
 QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
 DELIVERED, FAILED = DeliveryState.DELIVERED.value, DeliveryState.FAILED.value
 #: the longest wait between two polls of a row that stays Pending
 MAX_POLL_INTERVAL = 600.0
+
+#: which states each piece of news may move a row from
+_ALLOWED_FROM = {
+    PENDING: (QUEUED,),
+    DELIVERED: (QUEUED, PENDING),
+    FAILED: (QUEUED, PENDING),
+}
+#: provider ids looked up (rows updated) per statement: far below SQLite's 32,766
+#: parameters and PostgreSQL's 65,535
+_CHUNK = 500
+#: news written per transaction
+_PER_TRANSACTION = 5_000
 
 _NEXT_POLL = (
     update(Delivery)
@@ -54,41 +69,73 @@ class DeliveryReports:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def apply_update(
-        self,
-        provider: str,
-        provider_id: str,
-        state: DeliveryState,
-        *,
-        recipient: str | None = None,
-        detail: str = "",
-    ) -> int:
-        """A provider's news about a message; returns how many rows changed. Final
-        states never change again, and news older than the row's state is ignored."""
-        allowed_from = {
-            PENDING: (QUEUED,),
-            DELIVERED: (QUEUED, PENDING),
-            FAILED: (QUEUED, PENDING),
-        }.get(state.value, ())
-        if not allowed_from:
-            return 0
-        where = [
-            Delivery.provider == provider,
-            Delivery.provider_id == provider_id,
-            Delivery.state.in_(allowed_from),
-        ]
-        if recipient:
-            where.append(Delivery.recipient == recipient)
+    def apply_updates(self, provider: str, updates: Sequence[StatusUpdate]) -> int:
+        """A provider's news, in the order it came; returns how many rows changed. Final
+        states never change again, news older than a row's state is ignored, and news
+        without a recipient applies to every recipient of that provider id.
+
+        A poll round may bring tens of thousands: they are written a few thousand per
+        transaction, each durable at once, so a callback waiting for the database (SQLite
+        has one writer) waits for one of those, not for the whole round."""
+        return sum(
+            self._apply(provider, updates[start : start + _PER_TRANSACTION])
+            for start in range(0, len(updates), _PER_TRANSACTION)
+        )
+
+    def _apply(self, provider: str, updates: Sequence[StatusUpdate]) -> int:
+        changed: dict[int, str] = {}  # row → its state after this news
+        lines: list[tuple[int, str, str]] = []
         with self.store.transaction() as db:
-            ids = list(db.execute(select(Delivery.id).where(*where)).scalars())
-            if ids:
-                db.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids))
-                    .values(state=state.value, updated_at=utcnow())
-                )
-                record_events(db, ids, state.value, detail or f"reported by {provider}")
-        return len(ids)
+            for chunk in _chunks(updates):
+                rows: dict[str, dict[int, str]] = {}  # provider id → its rows' recipients
+                for row_id, provider_id, recipient, state in self._named(db, provider, chunk):
+                    changed.setdefault(row_id, state)
+                    rows.setdefault(provider_id, {})[row_id] = recipient
+                for news in chunk:
+                    allowed_from = _ALLOWED_FROM.get(news.state.value, ())
+                    detail = news.detail or f"reported by {provider}"
+                    for row_id, recipient in rows.get(news.provider_id, {}).items():
+                        if news.recipient and recipient != news.recipient:
+                            continue
+                        if changed[row_id] in allowed_from:
+                            changed[row_id] = news.state.value
+                            lines.append((row_id, news.state.value, detail))
+            moved = {row for row, _state, _detail in lines}
+            by_state: dict[str, list[int]] = {}
+            for row in moved:
+                by_state.setdefault(changed[row], []).append(row)
+            now = utcnow()
+            for state, ids in by_state.items():
+                for part in _chunks(ids):
+                    db.execute(
+                        update(Delivery)
+                        .where(Delivery.id.in_(part))
+                        .values(state=state, updated_at=now)
+                    )
+            record_event_lines(db, lines)
+        return len(moved)
+
+    @staticmethod
+    def _named(db: Connection, provider: str, news: Sequence[StatusUpdate]) -> list[Row[Any]]:
+        """The unsettled rows that ``news`` speaks of: by provider id and recipient where
+        the news names one (an index search per report, however many recipients share the
+        id), else every recipient of the id."""
+        columns = (Delivery.id, Delivery.provider_id, Delivery.recipient, Delivery.state)
+        unsettled = (Delivery.provider == provider, Delivery.state.in_((QUEUED, PENDING)))
+        pairs = {(n.provider_id, n.recipient) for n in news if n.recipient}
+        whole = {n.provider_id for n in news if not n.recipient}
+        found: list[Row[Any]] = []
+        if pairs:
+            # OR of pairs, not a row-value IN: SQLite plans that one as a scan of every
+            # unsettled row, while it searches the index once per pair for this one
+            named = or_(
+                *(and_(Delivery.provider_id == i, Delivery.recipient == r) for i, r in pairs)
+            )
+            found += db.execute(select(*columns).where(*unsettled, named)).all()
+        if whole:
+            ids = Delivery.provider_id.in_(whole)
+            found += db.execute(select(*columns).where(*unsettled, ids)).all()
+        return found
 
     def due_for_polling(self, provider: str, limit: int) -> list[Polled]:
         """``provider``'s Pending rows whose next poll is due, the longest due first."""
@@ -152,3 +199,7 @@ class DeliveryReports:
     def mark_notified(self, ids: Sequence[int]) -> None:
         with self.store.transaction() as db:
             db.execute(update(Delivery).where(Delivery.id.in_(ids)).values(notified=True))
+
+
+def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]

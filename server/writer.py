@@ -13,7 +13,7 @@ durable one-recipient sends from 1,336 to 2,092 calls/s (bench/soap.py, 2 worker
 Nothing depends on it: a worker that cannot reach it (not started yet, restarting) or
 gets no answer in time commits the send itself. A send carries the id its worker drew,
 the primary key of its row, so a send the writer stored without answering is not stored
-(or charged) twice (:meth:`Store.commit`).
+(or charged) twice (:meth:`Acceptance.commit`).
 
 On the wire: frames of JSON (never pickle) after a 4-byte length, on a Unix socket only
 this user can reach (its folder is 0700).
@@ -32,10 +32,15 @@ import sys
 import threading
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from smsxml.server.acceptance import NewMessage
+from smsxml.server.accounts import AccountInfo, InsufficientCredits
 from smsxml.server.background import settle_heap
-from smsxml.server.store import AccountInfo, InsufficientCredits, NewMessage, Store
 from smsxml.server.supervise import Supervised, parent_alive
+
+if TYPE_CHECKING:
+    from smsxml.server.store import Store
 
 __all__ = ["WriterClient", "WriterProcess", "serve"]
 
@@ -120,7 +125,7 @@ class WriterClient:
     def commit(self, message: NewMessage) -> str | None:
         """The message's id once the writer committed it; None if the writer did not
         take it or did not answer (the caller commits it then). Raises
-        :class:`InsufficientCredits` as :meth:`Store.commit` does."""
+        :class:`InsufficientCredits` as :meth:`Acceptance.commit` does."""
         connection = self._connection()
         if connection is None:
             return None
@@ -202,7 +207,7 @@ def serve(store: Store, path: str, *, parent: int | None = None) -> None:
 
 def _answer(store: Store, batch: list[tuple[socket.socket, NewMessage]]) -> None:
     try:
-        outcomes = store.commit_many([message for _, message in batch])
+        outcomes = store.acceptance.commit_many([message for _, message in batch])
     except Exception as error:  # e.g. the writers' turn: every worker commits itself
         log.exception("writer: a commit failed")
         outcomes = [error] * len(batch)
@@ -243,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m smsxml.server.writer SOCKET PARENT_PID``: settings as for the workers
     (``SMSXML_*``, ``SMSXML_CONFIG``)."""
     from smsxml.server.settings import Settings
+    from smsxml.server.store import Store
 
     path, parent = argv or sys.argv[1:]
     logging.basicConfig(level=logging.INFO, format="[writer %(process)d] %(message)s")

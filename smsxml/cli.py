@@ -260,7 +260,15 @@ def serve(
     from smsxml.sandbox import SandboxConfig
 
     simulated = SandboxConfig.from_toml(sandbox_config) if sandbox_config else None
-    server = BridgeServer(settings, sandbox_config=simulated, dispatch_process=True)
+    try:
+        server = BridgeServer(settings, sandbox_config=simulated, dispatch_process=True)
+    except OSError as error:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port} ({error.strerror}): "
+            "stop what runs there, or pass --port"
+        ) from None
     click.echo(f"smsxml SOAP bridge on {server.url}", err=True)
     click.echo(f"WSDL:      {server.wsdl_url}", err=True)
     click.echo(f"RPC WSDL:  {server.url}/api/soap/sms.wsdl  (positional iSMS clients)", err=True)
@@ -359,7 +367,7 @@ def accounts_add(
     store = _store(config, database_url)
     password = _password(password_stdin)
     try:
-        account = store.add_account(name, password, amount)
+        account = store.accounts.add(name, password, amount)
     except IntegrityError:
         raise click.ClickException(f"account {name!r} already exists") from None
     click.echo(f"{account.name}\t{account.credits}")
@@ -370,7 +378,7 @@ def accounts_add(
 @_CONFIG
 def accounts_list(database_url: str | None, config: Path | None) -> None:
     """Every account and its credits."""
-    for account in _store(config, database_url).accounts():
+    for account in _store(config, database_url).accounts.all():
         click.echo(f"{account.name}\t{account.credits}")
 
 
@@ -381,10 +389,10 @@ def accounts_list(database_url: str | None, config: Path | None) -> None:
 @_CONFIG
 def accounts_credit(name: str, amount: int, database_url: str | None, config: Path | None) -> None:
     """Add AMOUNT credits to NAME (negative to take them back); recorded in the ledger."""
-    from smsxml.server.store import InsufficientCredits
+    from smsxml.server.accounts import InsufficientCredits
 
     try:
-        account = _store(config, database_url).credit(name, amount)
+        account = _store(config, database_url).accounts.credit(name, amount)
     except KeyError:
         raise click.ClickException(f"no account {name!r}") from None
     except InsufficientCredits:
@@ -403,7 +411,7 @@ def accounts_passwd(
     """Change NAME's password."""
     store = _store(config, database_url)
     try:
-        store.set_password(name, _password(password_stdin))
+        store.accounts.set_password(name, _password(password_stdin))
     except KeyError:
         raise click.ClickException(f"no account {name!r}") from None
     click.echo(f"password of {name} changed")

@@ -3,6 +3,8 @@ clock moved years ahead and back."""
 
 from __future__ import annotations
 
+import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +46,24 @@ def moved_clock(request: pytest.FixtureRequest) -> Iterator[datetime]:
         return
     with time_machine.travel(MOVED_CLOCKS[request.param], tick=True):
         yield datetime.now(UTC)
+
+
+#: ports a server under test may take: below Linux's ephemeral range (32768-60999), so no
+#: outgoing connection (the suite makes thousands) can take one between the check and the
+#: server's own bind
+SERVER_PORTS = range(20000, 32768)
+
+
+def free_port() -> int:
+    """A port nothing listens on (checked a moment ago), for a server started by a test."""
+    while True:
+        port = random.choice(SERVER_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:

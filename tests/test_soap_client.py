@@ -39,7 +39,7 @@ from smsxml.soap import SoapClient
 from smsxml.status import DeliveryState
 from tests.server import conftest as server_fixtures
 
-from .conftest import ROOT, wait_for
+from .conftest import ROOT, free_port, wait_for
 
 #: the bridge fixtures live under tests/server/; this module sits one level up
 make_bridge = server_fixtures.make_bridge
@@ -66,13 +66,6 @@ def client(lane: BridgeServer) -> Iterator[SoapClient]:
     """A client of the lane's bridge, WSDL read from ``?wsdl``, as the demo account."""
     with SoapClient(lane.url + "/soap", "demo", "demo") as soap:
         yield soap
-
-
-def free_port() -> int:
-    """A port nothing listens on (free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class SilentServer:
@@ -465,7 +458,7 @@ def test_a_bridge_forwards_to_another_bridge(make_bridge: Callable[..., BridgeSe
             lambda: soap.query(sent.id, TO).status in (Status.DELIVERED, Status.FAILED), timeout=20
         )
         assert status and soap.query(sent.id, TO).status is Status.DELIVERED
-    assert first.app.store.account("demo").credits == 999  # it went through the first bridge
+    assert first.app.store.accounts.get("demo").credits == 999  # it went through the first bridge
     with first.app.store.engine.connect() as db:
         (dlr_url,) = db.execute(select(Message.dlr_url)).one()
     assert dlr_url.startswith(second.url + "/dlr/fwd/")  # reports come back, not only polls

@@ -15,6 +15,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +39,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("net2sms", "easysms", "smspartner", "isms", "allmysms")
+#: delivery callbacks POSTed at once, and how long each may take
+CALLBACK_THREADS = 4
+CALLBACK_TIMEOUT = 5.0
 
 
 @dataclass
@@ -307,15 +311,28 @@ class Sandbox:
         return due
 
     def _notify_loop(self) -> None:
-        with httpx.Client(timeout=2.0) as http:
+        """POST each round's due callbacks from :data:`CALLBACK_THREADS` threads at once,
+        as providers do; a message appears once a round, so its own reports stay in order."""
+        local = threading.local()
+        clients: list[httpx.Client] = []
+
+        def post(message: SandboxMessage, kind: str, payload: dict[str, Any]) -> None:
+            if not hasattr(local, "http"):
+                local.http = httpx.Client(timeout=CALLBACK_TIMEOUT)
+                clients.append(local.http)
+            url = message.dlr_url or ""
+            try:
+                if kind == "json":
+                    local.http.post(url, json=payload)
+                else:
+                    local.http.post(url, data=payload)
+                self.sent_callbacks.append((message.provider, url, payload))
+            except httpx.HTTPError as error:
+                log.warning("sandbox callback to %s failed: %s", url, error)
+
+        with ThreadPoolExecutor(CALLBACK_THREADS, thread_name_prefix="sandbox-callback") as pool:
             while not self._stop.wait(0.05):
-                for message, _state, kind, payload in self._due_callbacks():
-                    url = message.dlr_url or ""
-                    try:
-                        if kind == "json":
-                            http.post(url, json=payload)
-                        else:
-                            http.post(url, data=payload)
-                        self.sent_callbacks.append((message.provider, url, payload))
-                    except httpx.HTTPError as error:
-                        log.warning("sandbox callback to %s failed: %s", url, error)
+                due = self._due_callbacks()
+                list(pool.map(lambda d: post(d[0], d[2], d[3]), due))
+        for client in clients:
+            client.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,13 +14,7 @@ from types import TracebackType
 import httpx
 import pytest
 
-from ..conftest import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from ..conftest import free_port, wait_for
 
 
 class CliSandbox:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import zeep
 
-from smsxml.server import store as store_module
+from smsxml.server import accounts as accounts_module
 from smsxml.server.app import BridgeServer
 from smsxml.server.store import Store
 
@@ -54,12 +54,12 @@ def test_add_list_credit_passwd(database: str) -> None:
     assert accounts(database, "credit", "acme", "25").stdout.strip() == "acme\t75"
     assert accounts(database, "list").stdout.splitlines() == ["acme\t75"]
     store = Store(database)
-    assert store.authenticate("acme", "s3cret") is not None
+    assert store.accounts.authenticate("acme", "s3cret") is not None
     assert accounts(database, "passwd", "acme", "--password-stdin", stdin="n3w\n").returncode == 0
     fresh = Store(database)  # another process's view: no cached credentials
-    assert fresh.authenticate("acme", "s3cret") is None
-    assert fresh.authenticate("acme", "n3w") is not None
-    assert fresh.ledger("acme") == [(50, 50, "credit", None), (25, 75, "credit", None)]
+    assert fresh.accounts.authenticate("acme", "s3cret") is None
+    assert fresh.accounts.authenticate("acme", "n3w") is not None
+    assert fresh.accounts.ledger("acme") == [(50, 50, "credit", None), (25, 75, "credit", None)]
 
 
 class CountingHasher:
@@ -83,17 +83,17 @@ def test_a_remembered_password_follows_the_stored_hash(
     share one verification); once another process changes the password, the old one is
     refused and the new one accepted."""
     accounts(database, "add", "acme", "--password-stdin", stdin="s3cret\n")
-    monkeypatch.setattr(store_module, "AUTH_RECHECK_SECONDS", 0.0)  # look at every call
+    monkeypatch.setattr(accounts_module, "AUTH_RECHECK_SECONDS", 0.0)  # look at every call
     store = Store(database)
-    hasher = store._hasher = CountingHasher(store._hasher)  # type: ignore[assignment]
+    hasher = store.accounts._hasher = CountingHasher(store.accounts._hasher)  # type: ignore[assignment]
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: store.authenticate("acme", "s3cret"), range(8)))
+        results = list(pool.map(lambda _: store.accounts.authenticate("acme", "s3cret"), range(8)))
     assert all(result is not None and result.name == "acme" for result in results)
-    assert store.authenticate("acme", "wrong") is None
+    assert store.accounts.authenticate("acme", "wrong") is None
     assert hasher.verified == 2  # one for the eight right calls, one for the wrong one
     assert accounts(database, "passwd", "acme", "--password-stdin", stdin="n3w\n").returncode == 0
-    assert store.authenticate("acme", "s3cret") is None
-    assert store.authenticate("acme", "n3w") is not None
+    assert store.accounts.authenticate("acme", "s3cret") is None
+    assert store.accounts.authenticate("acme", "n3w") is not None
 
 
 def test_passwords_are_stored_as_argon2_hashes(database: str) -> None:
@@ -124,7 +124,7 @@ def test_mistakes_are_clear_errors(
 
 def add_account(database: str, name: str, credits: int = 0) -> None:
     with closing(Store(database)) as store:
-        store.add_account(name, "pw", credits)
+        store.accounts.add(name, "pw", credits)
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_accounts_take_the_database_from_the_config_file(
     listed = smsxml("accounts", "list", "--config", str(config), cwd=tmp_path)
     assert listed.stdout.splitlines() == ["acme\t7"]
     with closing(Store(database)) as store:
-        assert store.authenticate("acme", "n3w") is not None
+        assert store.accounts.authenticate("acme", "n3w") is not None
     assert not (tmp_path / "smsxml.sqlite3").exists()
 
 
@@ -159,7 +159,7 @@ def test_accounts_read_smsxml_config(tmp_path: Path, database: str, config: Path
     added = smsxml(*add, stdin="pw\n", cwd=tmp_path, SMSXML_CONFIG=str(config))
     assert added.returncode == 0, added.stderr
     with closing(Store(database)) as store:
-        assert [account.name for account in store.accounts()] == ["acme"]
+        assert [account.name for account in store.accounts.all()] == ["acme"]
     assert not (tmp_path / "smsxml.sqlite3").exists()
 
 

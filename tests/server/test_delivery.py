@@ -15,8 +15,8 @@ from smsxml.status import DeliveryState
 
 def _pending(store: Store, count: int) -> None:
     """``count`` rows accepted by "isms", each under its own provider id."""
-    account = store.add_account("acme", "pw", 100)
-    store.accept(
+    account = store.accounts.add("acme", "pw", 100)
+    store.acceptance.accept(
         account, sender="Acme", text="hi", coding="GSM", flash=False,
         recipients=[f"30691234567{i}" for i in range(count)], parts=1,
     )  # fmt: skip
@@ -44,7 +44,7 @@ def test_a_provider_asked_per_message_is_polled_from_several_threads(tmp_path: P
     try:
         _pending(store, 4)
         tracker = DeliveryTracker(store, {"isms": PerMessage()}, {"isms": 1.0}, secret="s")  # type: ignore[dict-item]
-        assert tracker.poll_once("isms") == 4
+        assert tracker.poll_once("isms") == (4, 4)
         assert store.counts() == {"Delivered": 4}
     finally:
         store.close()

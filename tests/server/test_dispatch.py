@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from smsxml.sandbox import SandboxConfig
 from smsxml.server.app import BridgeServer
 from smsxml.server.routing import Routes
 
-from ..conftest import FAST_SCHEDULE, wait_for
+from ..conftest import FAST_SCHEDULE, free_port, wait_for
 
 GREEK = ["306912345678", "306912345679", "306912345671"]
 
@@ -42,7 +41,7 @@ def _send(bridge: BridgeServer, recipients: list[str], service: Any = None) -> s
 
 def _final(bridge: BridgeServer, message_id: str, recipients: list[str]) -> list[str]:
     store = bridge.app.store
-    account = store.account("demo")
+    account = store.accounts.get("demo")
 
     def states() -> list[str] | None:
         got = [store.status(account.id, message_id, r) or "" for r in recipients]
@@ -116,20 +115,32 @@ def test_a_temporary_outage_is_retried_until_it_passes(
     assert _final(bridge, message_id, GREEK[:1]) == ["Delivered"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _wait_http(
+    url: str,
+    timeout: float = 60,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Wait until ``url`` answers; fail at once if ``process`` (the server) died, and show
+    the end of its ``log`` either way: on a loaded CI machine that is all there is to read."""
 
-
-def _wait_http(url: str, timeout: float = 30) -> None:
     def up() -> bool:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{process.args} exited ({process.returncode})" + tail())
         try:
             return httpx.get(url, timeout=1).status_code < 500
         except httpx.HTTPError:
             return False
 
-    wait_for(up, timeout=timeout, interval=0.1)
+    def tail() -> str:
+        return "; its log ends:\n" + log.read_text(errors="replace")[-4000:] if log else ""
+
+    try:
+        wait_for(up, timeout=timeout, interval=0.1)
+    except AssertionError as error:
+        if "exited" in str(error):
+            raise
+        raise AssertionError(f"{url} did not answer within {timeout}s" + tail()) from None
 
 
 def _smsxml(*args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -145,7 +156,7 @@ def _smsxml(*args: str, log: Path) -> subprocess.Popen[bytes]:
 @pytest.mark.slow
 def test_a_bridge_killed_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
     """kill -9 while messages are being dispatched; after a restart every one ends final."""
-    sandbox_port, bridge_port = _free_port(), _free_port()
+    sandbox_port, bridge_port = free_port(), free_port()
     sandbox_toml = tmp_path / "sandbox.toml"
     sandbox_toml.write_text(
         "[schedule]\npending_after = 0.05\nfinal_after = 0.3\n\n[faults.isms]\nlatency = 0.15\n"
@@ -166,19 +177,22 @@ def test_a_bridge_killed_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
     serve_args = ["serve", "--port", str(bridge_port), "--no-sandbox", "--config", str(config)]
     bridge = _smsxml(*serve_args, log=log)
     try:
-        _wait_http(f"{sandbox_url}/isms/api/http/credits.php?username=demo&password=demo")
-        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz")
+        credits = f"{sandbox_url}/isms/api/http/credits.php?username=demo&password=demo"
+        _wait_http(credits, process=sandbox, log=log)
+        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz", process=bridge, log=log)
         service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
         numbers = [f"3069123456{i:02d}" for i in range(1, 34) if i % 10]  # none ends in 0
         sent = [
             (service.send("demo", "demo", "Shop", {"recipients": [n]}, "Hi", "GSM", False), n)
             for n in numbers
         ]
-        time.sleep(1.0)  # part way: some Pending, the rest Queued behind the slow provider
+        # part way: some taken by the provider, the rest Queued behind its 150 ms answers
+        taken = f"{sandbox_url}/_sandbox/sent/isms"
+        wait_for(lambda: len(httpx.get(taken, timeout=5).json()) >= 3, timeout=30)
         bridge.send_signal(signal.SIGKILL)
         bridge.wait(10)
         bridge = _smsxml(*serve_args, log=log)
-        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz")
+        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz", process=bridge, log=log)
         service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
 
         def all_final() -> list[str] | None:
@@ -336,7 +350,7 @@ def test_an_endpoint_that_only_accepts_shows_the_queue_waiting(
 
     assert wait_for(lambda: waited() > 0.2)
     store = bridge.app.store
-    assert store.status(store.account("demo").id, message_id, GREEK[0]) == "Queued"
+    assert store.status(store.accounts.get("demo").id, message_id, GREEK[0]) == "Queued"
     metrics = httpx.get(f"{bridge.url}/metrics", timeout=5).text.splitlines()
     in_flight = [line for line in metrics if line.startswith("smsxml_dispatch_in_flight{")]
     assert all(line.endswith(" 0.0") for line in in_flight)
@@ -353,7 +367,7 @@ class _Cluster:
         from .test_store import _postgres
 
         self.sandbox_url, self.url = sandbox_url, _postgres()
-        self.ports = [_free_port() for _ in range(endpoints)]
+        self.ports = [free_port() for _ in range(endpoints)]
         self.config, self.log = tmp_path / "node.toml", tmp_path / "processes.log"
         self.config.write_text(
             f'database_url = "{self.url}"\npublic_url = "http://127.0.0.1:{self.ports[0]}"\n'
@@ -366,9 +380,14 @@ class _Cluster:
             self._start("serve", "--no-dispatch", "--port", str(port)) for port in self.ports
         ]
         self.workers: list[subprocess.Popen[bytes]] = []
-        for port in self.ports:
-            _wait_http(f"http://127.0.0.1:{port}/healthz")  # migrated and serving
-        self.workers = [self._start("worker") for _ in range(workers)]
+        try:
+            for port, endpoint in zip(self.ports, self.endpoints, strict=True):
+                healthz = f"http://127.0.0.1:{port}/healthz"  # migrated and serving
+                _wait_http(healthz, process=endpoint, log=self.log)
+            self.workers = [self._start("worker") for _ in range(workers)]
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, *args: str) -> subprocess.Popen[bytes]:
         return _smsxml(*args, "--no-sandbox", "--config", str(self.config), log=self.log)
@@ -515,7 +534,7 @@ def test_rate_limits_are_shared_among_live_dispatchers(tmp_path: Path) -> None:
 @pytest.fixture
 def sandbox_process(tmp_path: Path) -> Any:
     """`smsxml sandbox` in its own process (granian), credit for a load test; its URL."""
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "sandbox.toml"
     config.write_text(
         "[account]\ncredits = 1000000\n\n"
@@ -526,7 +545,8 @@ def sandbox_process(tmp_path: Path) -> Any:
                       log=tmp_path / "sandbox.log")  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{url}/isms/api/http/credits.php?username=demo&password=demo")
+        credits = f"{url}/isms/api/http/credits.php?username=demo&password=demo"
+        _wait_http(credits, process=process, log=tmp_path / "sandbox.log")
         yield url
     finally:
         process.terminate()

@@ -18,19 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smsxml.server.accounts import Accounts
 from smsxml.server.app import BridgeApp
-from smsxml.server.store import Store
 
-from ..conftest import ROOT, wait_for
+from ..conftest import ROOT, free_port, wait_for
 from .conftest import bridge_settings
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _read_until(process: subprocess.Popen[bytes], wanted: list[str], timeout: float) -> str:
@@ -63,7 +57,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def test_serve_send_demo_shows_a_message_reach_delivered(tmp_path: Path) -> None:
     """`smsxml serve --send-demo` on its embedded defaults prints the demo going to Delivered."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "smsxml.cli", "serve", "--port", str(port), "--send-demo"],
         cwd=tmp_path,
@@ -87,6 +81,23 @@ def test_serve_send_demo_shows_a_message_reach_delivered(tmp_path: Path) -> None
     assert (tmp_path / "smsxml.sqlite3").exists()  # the embedded default: a SQLite file here
     assert "Traceback" not in output
     assert process.returncode in (0, -signal.SIGINT)
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    """A port someone else listens on: one clear line and exit status 1, no traceback."""
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        result = subprocess.run(
+            [sys.executable, "-m", "smsxml.cli", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def _tables(database: Path) -> set[str]:
@@ -146,7 +157,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
     processes (restarted if they die, stopped with the master), answers ?wsdl and send,
     closes kept-alive connections now and then, and its /metrics count the requests of
     every worker."""
-    port = _free_port()
+    port = free_port()
     env = {
         **ENV,
         "SMSXML_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
@@ -234,7 +245,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
 
 def test_sandbox_command_serves_every_provider(tmp_path: Path) -> None:
     """`smsxml sandbox` lists the five prefixes and answers a vendor-shaped request."""
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "sandbox.toml"
     config.write_text('[account]\nusername = "alice"\npassword = "pw"\ncredits = 42\n')
     process = subprocess.Popen(
@@ -271,10 +282,10 @@ def test_workers_starting_together_share_one_demo_account(
     (another one inserted it between its look and its insert) starts all the same."""
     settings = bridge_settings(tmp_path)
     BridgeApp(settings).stop()
-    monkeypatch.setattr(Store, "account", lambda self, name: None)  # it looked too early
+    monkeypatch.setattr(Accounts, "get", lambda self, name: None)  # it looked too early
     late = BridgeApp(settings)
     try:
-        assert [account.name for account in late.store.accounts()] == ["demo"]
+        assert [account.name for account in late.store.accounts.all()] == ["demo"]
     finally:
         late.stop()
 

@@ -91,10 +91,10 @@ def test_wall_clock_schedules_are_judged_against_the_clock(
 def test_send_charges_parts_times_recipients(bridge: BridgeServer) -> None:
     """A 2-part message to 3 recipients costs 6 credits, recorded in the ledger."""
     service = client(bridge).service
-    before = bridge.app.store.account("demo").credits
+    before = bridge.app.store.accounts.get("demo").credits
     message_id = send(service, ["306912345678", "306912345679", "306912345671"], message="x" * 200)
-    assert bridge.app.store.account("demo").credits == before - 6
-    assert bridge.app.store.ledger("demo")[-1] == (-6, before - 6, "send", message_id)
+    assert bridge.app.store.accounts.get("demo").credits == before - 6
+    assert bridge.app.store.accounts.ledger("demo")[-1] == (-6, before - 6, "send", message_id)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_insufficient_credits_queues_nothing(make_bridge: object) -> None:
     with pytest.raises(zeep.exceptions.Fault, match="Insufficient credits."):
         send(service, ["306912345678", "306912345679", "306912345671"])
     assert bridge.app.store.counts() == {}
-    assert bridge.app.store.account("demo").credits == 2
+    assert bridge.app.store.accounts.get("demo").credits == 2
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ def test_query_faults(bridge: BridgeServer, args: tuple[str, ...], text: str) ->
 
 def test_query_of_another_accounts_message_is_no_such_message(bridge: BridgeServer) -> None:
     """An account cannot read another account's messages."""
-    bridge.app.store.add_account("other", "secret", 10)
+    bridge.app.store.accounts.add("other", "secret", 10)
     service = client(bridge).service
     message_id = send(service, ["306912345678"])
     with pytest.raises(zeep.exceptions.Fault, match="No such message or recipient."):

@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from smsxml.providers.base import StatusUpdate
+from smsxml.server.accounts import InsufficientCredits
 from smsxml.server.queue import Outcomes
-from smsxml.server.store import InsufficientCredits, Store
+from smsxml.server.store import Store
 from smsxml.status import DeliveryState
 
 #: a database of our own on the machine's PostgreSQL (created when missing)
@@ -50,8 +52,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def test_accept_charges_and_queues_atomically(store: Store) -> None:
     """A send is charged and queued in one go; a send it cannot pay leaves no trace."""
-    account = store.add_account("acme", "pw", 5)
-    message_id = store.accept(
+    account = store.accounts.add("acme", "pw", 5)
+    message_id = store.acceptance.accept(
         account,
         sender="Acme",
         text="hi",
@@ -60,10 +62,10 @@ def test_accept_charges_and_queues_atomically(store: Store) -> None:
         recipients=["306912345678", "306912345679"],
         parts=2,
     )
-    assert store.account("acme").credits == 1
+    assert store.accounts.get("acme").credits == 1
     assert store.status(account.id, message_id, "306912345679") == "Queued"
     with pytest.raises(InsufficientCredits):
-        store.accept(
+        store.acceptance.accept(
             account,
             sender="Acme",
             text="hi",
@@ -73,14 +75,14 @@ def test_accept_charges_and_queues_atomically(store: Store) -> None:
             parts=2,
         )
     assert store.counts() == {"Queued": 2}
-    assert store.ledger("acme") == [(5, 5, "credit", None), (-4, 1, "send", message_id)]
+    assert store.accounts.ledger("acme") == [(5, 5, "credit", None), (-4, 1, "send", message_id)]
 
 
 def test_concurrent_claims_never_share_a_row(store: Store) -> None:
     """Four workers claiming at once take every row exactly once."""
-    account = store.add_account("acme", "pw", 10_000)
+    account = store.accounts.add("acme", "pw", 10_000)
     recipients = [f"3069123{i:05d}" for i in range(400)]
-    store.accept(
+    store.acceptance.accept(
         account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
     )
     claimed: list[int] = []
@@ -99,10 +101,43 @@ def test_concurrent_claims_never_share_a_row(store: Store) -> None:
     assert len(claimed) == 400 and len(set(claimed)) == 400
 
 
+def test_a_round_of_news_is_applied_in_order_in_one_go(store: Store) -> None:
+    """One poll round's news: several steps of one row in order (both in the history), news
+    for one recipient of a multi-recipient id leaves the other alone, unknown ids change
+    nothing, and late news is ignored."""
+    account = store.accounts.add("acme", "pw", 10)
+    numbers = ["306912345671", "306912345672", "306912345673"]
+    message_id = store.acceptance.accept(
+        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=numbers, parts=1
+    )
+    rows = {row.recipient: row.id for row in store.queue.claim("w", 10, lease=60)}
+    store.queue.record(
+        Outcomes(
+            accepted=[
+                (rows[numbers[0]], "isms", "P-1"),
+                (rows[numbers[1]], "isms", "P-2"),
+                (rows[numbers[2]], "isms", "P-2"),
+            ]
+        )
+    )
+    news = [
+        StatusUpdate("P-1", DeliveryState.PENDING, detail="on its way"),
+        StatusUpdate("P-1", DeliveryState.DELIVERED, detail="delivered"),
+        StatusUpdate("P-1", DeliveryState.PENDING, detail="late"),
+        StatusUpdate("P-2", DeliveryState.FAILED, recipient=numbers[2]),
+        StatusUpdate("P-9", DeliveryState.DELIVERED),
+    ]
+    assert store.reports.apply_updates("isms", news) == 2
+    states = [store.status(account.id, message_id, n) for n in numbers]
+    assert states == ["Delivered", "Pending", "Failed"]
+    assert store.history(message_id, numbers[0])[-1] == ("Delivered", "delivered")
+    assert store.history(message_id, numbers[2])[-1] == ("Failed", "reported by isms")
+
+
 def test_final_states_never_change(store: Store) -> None:
     """Delivered stays Delivered whatever a late report says; the history keeps the order."""
-    account = store.add_account("acme", "pw", 10)
-    message_id = store.accept(
+    account = store.accounts.add("acme", "pw", 10)
+    message_id = store.acceptance.accept(
         account,
         sender="Acme",
         text="hi",
@@ -113,9 +148,9 @@ def test_final_states_never_change(store: Store) -> None:
     )
     (row,) = store.queue.claim("w", 10, lease=60)
     store.queue.record(Outcomes(accepted=[(row.id, "isms", "P-1")]))
-    assert store.reports.apply_update("isms", "P-1", DeliveryState.DELIVERED) == 1
-    assert store.reports.apply_update("isms", "P-1", DeliveryState.FAILED) == 0
-    assert store.reports.apply_update("isms", "P-1", DeliveryState.PENDING) == 0
+    assert store.reports.apply_updates("isms", [StatusUpdate("P-1", DeliveryState.DELIVERED)]) == 1
+    assert store.reports.apply_updates("isms", [StatusUpdate("P-1", DeliveryState.FAILED)]) == 0
+    assert store.reports.apply_updates("isms", [StatusUpdate("P-1", DeliveryState.PENDING)]) == 0
     assert store.status(account.id, message_id, "306912345678") == "Delivered"
     assert [state for state, _ in store.history(message_id, "306912345678")] == [
         "Pending",
@@ -126,8 +161,8 @@ def test_final_states_never_change(store: Store) -> None:
 @pytest.mark.usefixtures("moved_clock")
 def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None:
     """A row claimed by a worker that died is claimed again once its lease ran out."""
-    account = store.add_account("acme", "pw", 10)
-    store.accept(
+    account = store.accounts.add("acme", "pw", 10)
+    store.acceptance.accept(
         account,
         sender="Acme",
         text="hi",
@@ -150,15 +185,15 @@ def test_secrets_are_made_once(store: Store) -> None:
 def test_a_large_send_is_one_row_until_expanded(store: Store) -> None:
     """10,000 recipients are stored at once in the message; the dispatcher's claim turns
     them into rows exactly once, and query answers Queued before and after."""
-    account = store.add_account("acme", "pw", 20_000)
+    account = store.accounts.add("acme", "pw", 20_000)
     recipients = [f"3069{i:08d}" for i in range(10_000)]
-    message_id = store.accept(
+    message_id = store.acceptance.accept(
         account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
     )
     assert store.status(account.id, message_id, recipients[-1]) == "Queued"
     assert store.status(account.id, message_id, "306999999999") is None
     assert store.counts() == {"Queued": 10_000}
-    assert store.expand() == 10_000 and store.expand() == 0
+    assert store.acceptance.expand() == 10_000 and store.acceptance.expand() == 0
     assert store.status(account.id, message_id, recipients[-1]) == "Queued"
     assert store.counts() == {"Queued": 10_000}
     claimed = store.queue.claim("w", 20_000, lease=60)
@@ -168,10 +203,10 @@ def test_a_large_send_is_one_row_until_expanded(store: Store) -> None:
 def test_only_rows_whose_client_waits_are_reported(store: Store) -> None:
     """Final rows of a send with dlr_url wait for their report (whichever way they ended);
     rows of sends without one never enter the report loop's query."""
-    account = store.add_account("acme", "pw", 10)
+    account = store.accounts.add("acme", "pw", 10)
 
     def accept(recipient: str, dlr_url: str | None) -> str:
-        return store.accept(
+        return store.acceptance.accept(
             account,
             sender="Acme",
             text="hi",
@@ -190,8 +225,8 @@ def test_only_rows_whose_client_waits_are_reported(store: Store) -> None:
         Outcomes(accepted=[(rows[told].id, "isms", "P-1"), (rows[untold].id, "isms", "P-2")])
     )
     assert store.reports.unnotified(10) == []  # nothing final yet
-    store.reports.apply_update("isms", "P-1", DeliveryState.DELIVERED)
-    store.reports.apply_update("isms", "P-2", DeliveryState.DELIVERED)
+    store.reports.apply_updates("isms", [StatusUpdate("P-1", DeliveryState.DELIVERED)])
+    store.reports.apply_updates("isms", [StatusUpdate("P-2", DeliveryState.DELIVERED)])
     store.queue.record(Outcomes(failed=[(rows[failed].id, "refused")]))
     waiting = sorted(store.reports.unnotified(10), key=lambda row: row[2] == failed)
     assert [(row[2], row[4]) for row in waiting] == [(told, "Delivered"), (failed, "Failed")]
@@ -270,8 +305,8 @@ def test_a_row_that_stays_pending_is_polled_less_and_less_often(store: Store) ->
     (at most ten minutes)."""
     from smsxml.server.reports import Polled
 
-    account = store.add_account("acme", "pw", 10)
-    store.accept(
+    account = store.accounts.add("acme", "pw", 10)
+    store.acceptance.accept(
         account, sender="Acme", text="hi", coding="GSM", flash=False,
         recipients=["306912345678"], parts=1,
     )  # fmt: skip

@@ -14,13 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from smsxml.server.store import (
-    WRITER_MAX_RECIPIENTS,
-    AccountInfo,
-    InsufficientCredits,
-    NewMessage,
-    Store,
-)
+from smsxml.server.acceptance import WRITER_MAX_RECIPIENTS, NewMessage
+from smsxml.server.accounts import AccountInfo, InsufficientCredits
+from smsxml.server.store import Store
 from smsxml.server.writer import WriterProcess
 
 from ..conftest import wait_for
@@ -39,7 +35,7 @@ def database(
     monkeypatch.setenv("SMSXML_SQLITE_SYNCHRONOUS", "NORMAL")
     monkeypatch.delenv("SMSXML_CONFIG", raising=False)
     with closing_store(url) as store:
-        store.add_account("alice", "pw", 100)
+        store.accounts.add("alice", "pw", 100)
     return url
 
 
@@ -61,12 +57,12 @@ def worker_store(url: str, socket_path: str, monkeypatch: pytest.MonkeyPatch) ->
     def commits_itself(message: NewMessage) -> str:
         raise AssertionError("the worker committed the send itself")
 
-    monkeypatch.setattr(store._accepts, "submit", commits_itself)
+    monkeypatch.setattr(store.acceptance._accepts, "submit", commits_itself)
     return store
 
 
 def send(store: Store, account: AccountInfo, recipients: list[str], parts: int = 1) -> str:
-    return store.accept(
+    return store.acceptance.accept(
         account,
         sender="Shop",
         text="hello",
@@ -91,7 +87,7 @@ def test_the_writer_commits_the_sends_of_every_worker(
 ) -> None:
     workers = [worker_store(database, writer.path, monkeypatch) for _ in range(2)]
     try:
-        alice = workers[0].account("alice")
+        alice = workers[0].accounts.get("alice")
         assert alice is not None
         jobs = [(workers[i % 2], [f"3069440000{i:02d}", f"3069450000{i:02d}"]) for i in range(24)]
         with ThreadPoolExecutor(8) as pool:
@@ -116,7 +112,7 @@ def test_the_writer_refuses_a_send_the_account_cannot_pay(
 ) -> None:
     store = worker_store(database, writer.path, monkeypatch)
     try:
-        alice = store.account("alice")
+        alice = store.accounts.get("alice")
         assert alice is not None
         with pytest.raises(InsufficientCredits):
             send(store, alice, ["306944000001"], parts=101)
@@ -131,7 +127,7 @@ def test_a_worker_commits_itself_while_the_writer_is_down_until_it_is_back(
     database: str, writer: WriterProcess
 ) -> None:
     with closing_store(database, writer.path) as store:
-        alice = store.account("alice")
+        alice = store.accounts.get("alice")
         assert alice is not None
         first = send(store, alice, ["306944000001"])
         dead = writer.process
@@ -146,8 +142,8 @@ def test_a_worker_commits_itself_while_the_writer_is_down_until_it_is_back(
         # the master's supervisor starts the writer again; the worker goes back to it
         wait_for(lambda: writer.process is not dead and os.path.exists(writer.path), timeout=30)
         committed_here = []
-        original = store._accepts.submit
-        store._accepts.submit = lambda m: committed_here.append(m) or original(m)  # type: ignore[method-assign]
+        original = store.acceptance._accepts.submit
+        store.acceptance._accepts.submit = lambda m: committed_here.append(m) or original(m)  # type: ignore[method-assign]
 
         def through_writer() -> bool:
             before = len(committed_here)
@@ -164,7 +160,7 @@ def test_a_send_stored_by_the_writer_whose_answer_was_lost_is_stored_once(databa
     """The worker commits a send the writer may have stored already (no answer): its id,
     the row's key, makes the second commit a no-op that answers the same id."""
     with closing_store(database) as store:
-        alice = store.account("alice")
+        alice = store.accounts.get("alice")
         assert alice is not None
 
         def message(message_id: str) -> NewMessage:
@@ -172,9 +168,9 @@ def test_a_send_stored_by_the_writer_whose_answer_was_lost_is_stored_once(databa
                 alice, message_id, "Shop", "hi", "GSM", False, "306944000001", 1, 1, None, None
             )
 
-        assert store.commit(message("MSGAAAAAAAA1")) == "MSGAAAAAAAA1"  # by "the writer"
-        assert store.commit(message("MSGAAAAAAAA1")) == "MSGAAAAAAAA1"  # by the worker
-        outcomes = store.commit_many([message("MSGAAAAAAAA1"), message("MSGAAAAAAAA2")])
+        assert store.acceptance.commit(message("MSGAAAAAAAA1")) == "MSGAAAAAAAA1"  # by "the writer"
+        assert store.acceptance.commit(message("MSGAAAAAAAA1")) == "MSGAAAAAAAA1"  # by the worker
+        outcomes = store.acceptance.commit_many([message("MSGAAAAAAAA1"), message("MSGAAAAAAAA2")])
     assert outcomes == ["MSGAAAAAAAA1", "MSGAAAAAAAA2"]
     assert rows(database, "SELECT id FROM messages ORDER BY id") == [
         ("MSGAAAAAAAA1",),
@@ -188,16 +184,16 @@ def test_a_large_send_is_committed_by_its_own_worker(
 ) -> None:
     """Past WRITER_MAX_RECIPIENTS the list is not copied to the writer."""
     with closing_store(database, writer.path) as store:
-        assert store._writer is not None
+        assert store.acceptance._writer is not None
 
         def refuses(message: NewMessage) -> str:
             raise AssertionError("a large send went to the writer")
 
-        monkeypatch.setattr(store._writer, "commit", refuses)
-        alice = store.account("alice")
+        monkeypatch.setattr(store.acceptance._writer, "commit", refuses)
+        alice = store.accounts.get("alice")
         assert alice is not None
         recipients = [f"3069440{i:05d}" for i in range(WRITER_MAX_RECIPIENTS + 1)]
-        store.credit("alice", len(recipients))
+        store.accounts.credit("alice", len(recipients))
         message_id = send(store, alice, recipients)
     assert rows(database, "SELECT recipients FROM messages") == [(len(recipients),)]
     assert message_id
