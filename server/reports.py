@@ -46,6 +46,20 @@ _CHUNK = 500
 #: news written per transaction
 _PER_TRANSACTION = 5_000
 
+_REPORTED_COLUMNS = (Delivery.id, Delivery.provider_id, Delivery.recipient, Delivery.state)
+#: the row one report names (a callback's question: built once, not per call)
+_NAMED_ONE = select(*_REPORTED_COLUMNS).where(
+    Delivery.provider == bindparam("provider"),
+    Delivery.state.in_((QUEUED, PENDING)),
+    Delivery.provider_id == bindparam("provider_id"),
+    Delivery.recipient == bindparam("recipient"),
+)
+_SETTLE = (
+    update(Delivery)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .values(state=bindparam("state"), updated_at=bindparam("now"))
+)
+
 _NEXT_POLL = (
     update(Delivery)
     .where(Delivery.id == bindparam("row"), Delivery.state == PENDING)
@@ -107,11 +121,7 @@ class DeliveryReports:
             now = utcnow()
             for state, ids in by_state.items():
                 for part in _chunks(ids):
-                    db.execute(
-                        update(Delivery)
-                        .where(Delivery.id.in_(part))
-                        .values(state=state, updated_at=now)
-                    )
+                    db.execute(_SETTLE, {"ids": part, "state": state, "now": now})
             record_event_lines(db, lines)
         return len(moved)
 
@@ -120,10 +130,14 @@ class DeliveryReports:
         """The unsettled rows that ``news`` speaks of: by provider id and recipient where
         the news names one (an index search per report, however many recipients share the
         id), else every recipient of the id."""
-        columns = (Delivery.id, Delivery.provider_id, Delivery.recipient, Delivery.state)
-        unsettled = (Delivery.provider == provider, Delivery.state.in_((QUEUED, PENDING)))
         pairs = {(n.provider_id, n.recipient) for n in news if n.recipient}
         whole = {n.provider_id for n in news if not n.recipient}
+        if len(pairs) == 1 and not whole:  # a callback: one statement, built once
+            ((provider_id, recipient),) = pairs
+            named = {"provider": provider, "provider_id": provider_id, "recipient": recipient}
+            return db.execute(_NAMED_ONE, named).all()
+        columns = _REPORTED_COLUMNS
+        unsettled = (Delivery.provider == provider, Delivery.state.in_((QUEUED, PENDING)))
         found: list[Row[Any]] = []
         if pairs:
             # OR of pairs, not a row-value IN: SQLite plans that one as a scan of every
