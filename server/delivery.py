@@ -106,9 +106,12 @@ class DeliveryTracker(Background):
         turn = self._turn(f"poll:{name}")
         while not self.stopping.wait(interval):
             try:
-                # a full round means more are due: go on at once (100,000 rows due
-                # would take 200 intervals one round at a time)
-                while turn.mine() and self.poll_once(name)[0] >= self.batch:
+                # a drained provider's full round means more are due: go on at once
+                # (100,000 rows would take 200 intervals one round at a time). A
+                # provider asked one message per call gets a round per interval: its
+                # queries would otherwise take the CPU and connections dispatch needs
+                drained = not self.providers[name].status_call_per_message
+                while turn.mine() and self.poll_once(name)[0] >= self.batch and drained:
                     if self.stopping.is_set():
                         break
             except Exception:  # a provider outage must not stop polling
