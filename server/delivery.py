@@ -111,8 +111,9 @@ class DeliveryTracker(Background):
                 # provider asked one message per call gets a round per interval: its
                 # queries would otherwise take the CPU and connections dispatch needs
                 drained = not self.providers[name].status_call_per_message
-                while turn.mine() and self.poll_once(name)[0] >= self.batch and drained:
-                    if self.stopping.is_set():
+                while turn.mine():
+                    due, _changed = self.poll_once(name)
+                    if due < self.batch or not drained or self.stopping.is_set():
                         break
             except Exception:  # a provider outage must not stop polling
                 log.warning("polling %s failed", name, exc_info=True)

@@ -311,28 +311,25 @@ class Sandbox:
         return due
 
     def _notify_loop(self) -> None:
-        """POST each round's due callbacks from :data:`CALLBACK_THREADS` threads at once,
-        as providers do; a message appears once a round, so its own reports stay in order."""
-        local = threading.local()
-        clients: list[httpx.Client] = []
+        """POST each round's due callbacks from :data:`CALLBACK_THREADS` threads at once
+        (one pooled client), as providers do; a message appears once a round, so its own
+        reports stay in order."""
+        with (
+            httpx.Client(timeout=CALLBACK_TIMEOUT) as http,
+            ThreadPoolExecutor(CALLBACK_THREADS, thread_name_prefix="sandbox-callback") as pool,
+        ):
 
-        def post(message: SandboxMessage, kind: str, payload: dict[str, Any]) -> None:
-            if not hasattr(local, "http"):
-                local.http = httpx.Client(timeout=CALLBACK_TIMEOUT)
-                clients.append(local.http)
-            url = message.dlr_url or ""
-            try:
-                if kind == "json":
-                    local.http.post(url, json=payload)
-                else:
-                    local.http.post(url, data=payload)
-                self.sent_callbacks.append((message.provider, url, payload))
-            except httpx.HTTPError as error:
-                log.warning("sandbox callback to %s failed: %s", url, error)
+            def post(due: tuple[SandboxMessage, DeliveryState, str, dict[str, Any]]) -> None:
+                message, _state, kind, payload = due
+                url = message.dlr_url or ""
+                try:
+                    if kind == "json":
+                        http.post(url, json=payload)
+                    else:
+                        http.post(url, data=payload)
+                    self.sent_callbacks.append((message.provider, url, payload))
+                except httpx.HTTPError as error:
+                    log.warning("sandbox callback to %s failed: %s", url, error)
 
-        with ThreadPoolExecutor(CALLBACK_THREADS, thread_name_prefix="sandbox-callback") as pool:
             while not self._stop.wait(0.05):
-                due = self._due_callbacks()
-                list(pool.map(lambda d: post(d[0], d[2], d[3]), due))
-        for client in clients:
-            client.close()
+                list(pool.map(post, self._due_callbacks()))
