@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,24 @@ def _progress(path: Path, label: str) -> Iterator[Callable[[int], None] | None]:
             done = max(done, min(consumed, size))
 
         yield update
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM stop a server cleanly (as KeyboardInterrupt): a shell that
+    starts it in the background leaves SIGINT ignored, and supervisors send SIGTERM."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {
+        number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -284,7 +303,8 @@ def serve(
             server.url + server.settings.soap_path, lambda line: click.echo(line, err=True)
         )
     try:
-        server.serve_forever()
+        with _stopped_by_signals():
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
@@ -470,7 +490,8 @@ def sandbox(host: str, port: int, config: Path | None) -> None:
     if port == 0 and not werkzeug:
         port = free_port(host)  # granian binds in its worker: the port is chosen here
     try:
-        serve(settings, host, port, ready)
+        with _stopped_by_signals():
+            serve(settings, host, port, ready)
     except KeyboardInterrupt:
         pass
     except OSError as error:  # the port is taken (or the host is not ours)

@@ -83,6 +83,39 @@ def test_serve_send_demo_shows_a_message_reach_delivered(tmp_path: Path) -> None
     assert process.returncode in (0, -signal.SIGINT)
 
 
+def _ignore_sigint() -> None:
+    """What a non-interactive shell does to a job it starts in the background."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_serve_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path, stop_with: int) -> None:
+    """SIGINT (even when the starting shell left it ignored) and SIGTERM (supervisors,
+    containers) stop `smsxml serve` and its dispatch process, exit status 0."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smsxml.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=ENV,
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        _read_until(process, ["dispatching from"], timeout=60)
+        helpers = _helpers(process.pid, b"smsxml.server.worker")
+        assert helpers, "the dispatch process is not running"
+        process.send_signal(stop_with)
+        assert process.wait(15) == 0
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
 def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     """A port someone else listens on: one clear line and exit status 1, no traceback."""
     port = free_port()
