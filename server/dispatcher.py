@@ -104,6 +104,42 @@ class RateLimiter:
                 return False
 
 
+class _Figures:
+    """What the senders measure, kept in plain Python and published to Prometheus by the
+    recorder alone: prometheus_client's multiprocess values share one lock per process,
+    and dozens of senders taking it on every call queued up behind the GIL (dispatch ran
+    at a quarter of its speed)."""
+
+    def __init__(self, metrics: Metrics, providers: Sequence[str]) -> None:
+        self.metrics = metrics
+        self.in_flight = dict.fromkeys(providers, 0)
+        self.waiting = dict.fromkeys(providers, 0)  # rows held by a rate limit
+        self._calls: list[tuple[str, str, float]] = []  # provider, outcome, seconds
+        self._lock = threading.Lock()
+
+    def add(self, gauge: dict[str, int], provider: str, amount: int) -> None:
+        with self._lock:
+            gauge[provider] += amount
+
+    def call(self, provider: str, outcome: str, seconds: float) -> None:
+        with self._lock:
+            self.in_flight[provider] -= 1
+            self._calls.append((provider, outcome, seconds))
+
+    def publish(self) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+            in_flight, waiting = dict(self.in_flight), dict(self.waiting)
+        metrics = self.metrics
+        for provider, outcome, seconds in calls:
+            metrics.dispatch.labels(provider).observe(seconds)
+            metrics.outcomes.labels(provider, outcome).inc()
+        for provider, count in in_flight.items():
+            metrics.in_flight.labels(provider).set(count)
+        for provider, count in waiting.items():
+            metrics.rate_limited.labels(provider).set(count)
+
+
 @dataclass(frozen=True)
 class _Send:
     """One provider call's worth of rows: one message's text, one provider."""
@@ -133,6 +169,7 @@ class Dispatcher(Background):
         self.settings = settings
         self.callback_url = callback_url
         self.metrics = metrics or Metrics()
+        self.figures = _Figures(self.metrics, list(providers))
         self.limiters = {
             name: RateLimiter((rate_limits or {}).get(name, 0.0)) for name in providers
         }
@@ -223,6 +260,7 @@ class Dispatcher(Background):
             try:
                 first = self._done.get(timeout=0.2)
             except queue.Empty:
+                self.figures.publish()  # calls in flight, rows waiting: kept current
                 continue
             self._record(first)
 
@@ -233,6 +271,7 @@ class Dispatcher(Background):
                 batch.add(self._done.get_nowait())
             except queue.Empty:
                 break
+        self.figures.publish()  # before the rows change: what a reader sees is counted
         while True:
             try:
                 self.store.queue.record(batch)
@@ -256,6 +295,7 @@ class Dispatcher(Background):
         outcomes.released += sorted(self._in_hand - outcomes.rows())
         if len(outcomes):
             self._record(outcomes)
+        self.figures.publish()
 
     def _lease_loop(self) -> None:
         """The heartbeat: renew the leases of the rows in hand, and share each provider's
@@ -292,6 +332,7 @@ class Dispatcher(Background):
         sends, outcomes = self.plan(rows)
         for send in sends:
             outcomes.add(self.send(send))
+        self.figures.publish()
         self.store.queue.record(outcomes)
         return len(rows)
 
@@ -322,12 +363,12 @@ class Dispatcher(Background):
     def send(self, send: _Send) -> Outcomes:
         """One provider call for ``send``'s rows, and what became of each."""
         name, rows, outcomes = send.provider, send.rows, Outcomes()
-        waiting = self.metrics.rate_limited.labels(name)
-        waiting.inc(len(rows))
+        figures = self.figures
+        figures.add(figures.waiting, name, len(rows))
         try:
             may_go = self.limiters[name].take(len(rows), self.stopping)
         finally:
-            waiting.dec(len(rows))
+            figures.add(figures.waiting, name, -len(rows))
         if not may_go:
             outcomes.released += [row.id for row in rows]
             return outcomes
@@ -341,8 +382,7 @@ class Dispatcher(Background):
             dlr_url=self.callback_url(name),
         )
         outcome = "accepted"
-        in_flight = self.metrics.in_flight.labels(name)
-        in_flight.inc()
+        figures.add(figures.in_flight, name, 1)
         started = time.perf_counter()
         try:
             accepted = self.providers[name].send(message)
@@ -374,9 +414,7 @@ class Dispatcher(Background):
             self._failover(outcomes, name, rows, f"{name}: {type(error).__name__}")
             return outcomes
         finally:
-            in_flight.dec()
-            self.metrics.dispatch.labels(name).observe(time.perf_counter() - started)
-            self.metrics.outcomes.labels(name, outcome).inc()
+            figures.call(name, outcome, time.perf_counter() - started)
         by_recipient = {row.recipient: row for row in rows}
         outcomes.accepted += [
             (by_recipient[s.recipient].id, name, s.provider_id)

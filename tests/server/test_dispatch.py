@@ -333,6 +333,32 @@ def test_a_provider_asking_to_wait_keeps_its_rows(
     )
 
 
+def test_metrics_show_a_call_in_flight_then_its_outcome(
+    make_bridge: Callable[..., BridgeServer],
+) -> None:
+    """While iSMS takes its time, /metrics shows one call in flight; once it answered,
+    none, and the call counted as accepted with its duration."""
+    slow = SandboxConfig(schedule=FAST_SCHEDULE).with_faults("isms", latency=1.5)
+    bridge = make_bridge(sandbox_config=slow)
+
+    def sample(name: str) -> float | None:
+        for line in httpx.get(f"{bridge.url}/metrics", timeout=5).text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    in_flight = 'smsxml_dispatch_in_flight{provider="isms"}'
+    accepted = 'smsxml_provider_outcomes_total{outcome="accepted",provider="isms"}'
+    message_id = _send(bridge, GREEK[:1])
+    assert wait_for(lambda: sample(in_flight) == 1.0, timeout=10)
+    assert not sample(accepted)
+    assert _final(bridge, message_id, GREEK[:1]) == ["Delivered"]
+    assert sample(accepted) == 1.0
+    assert wait_for(lambda: sample(in_flight) == 0.0, timeout=10)
+    seconds = sample('smsxml_dispatch_seconds_sum{provider="isms"}')
+    assert seconds is not None and seconds >= 1.5
+
+
 def test_an_endpoint_that_only_accepts_shows_the_queue_waiting(
     make_bridge: Callable[..., BridgeServer],
 ) -> None:
