@@ -19,9 +19,10 @@ import threading
 
 import httpx
 
-__all__ = ["KeepAliveTransport"]
+__all__ = ["KeepAliveTransport", "Origin", "default_port"]
 
-_Origin = tuple[str, str, int]
+#: (scheme, host, port)
+Origin = tuple[str, str, int]
 
 
 class KeepAliveTransport(httpx.BaseTransport):
@@ -34,49 +35,64 @@ class KeepAliveTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         url = request.url
-        connection = self._connection((url.scheme, url.host, url.port or _port(url.scheme)))
+        return self.exchange(
+            request.method,
+            (url.scheme, url.host, url.port or default_port(url.scheme)),
+            url.raw_path.decode("ascii"),
+            body=request.read() or None,
+            headers=dict(request.headers.multi_items()),
+            timeouts=request.extensions.get("timeout", {}),
+        )
+
+    def exchange(
+        self,
+        method: str,
+        origin: Origin,
+        target: str,
+        *,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeouts: dict[str, float | None],
+    ) -> httpx.Response:
+        """One call on this thread's connection to ``origin`` (scheme, host, port);
+        ``target`` is the path and query. The provider clients' hot path calls it
+        directly: building an :class:`httpx.Request` cost more than the call itself."""
+        connection = self._connection(origin)
         if connection.sock is None or _closed_by_peer(connection.sock):
             connection.close()
             connection.timeout = timeouts.get("connect")
             try:
                 connection.connect()
             except TimeoutError as error:
-                raise httpx.ConnectTimeout(str(error), request=request) from error
+                raise httpx.ConnectTimeout(str(error)) from error
             except OSError as error:
-                raise httpx.ConnectError(str(error), request=request) from error
+                raise httpx.ConnectError(str(error)) from error
         assert connection.sock is not None
         connection.sock.settimeout(timeouts.get("read"))
         try:
-            connection.request(
-                request.method,
-                url.raw_path.decode("ascii"),
-                body=request.read() or None,
-                headers=dict(request.headers.multi_items()),
-            )
+            connection.request(method, target, body=body, headers=headers)
             answer = connection.getresponse()
-            body = answer.read()
+            content = answer.read()
         except TimeoutError as error:
             connection.close()
-            raise httpx.ReadTimeout(str(error), request=request) from error
+            raise httpx.ReadTimeout(str(error)) from error
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            raise httpx.RemoteProtocolError(
-                f"{type(error).__name__}: {error}", request=request
-            ) from error
+            raise httpx.RemoteProtocolError(f"{type(error).__name__}: {error}") from error
         if answer.will_close:
             connection.close()
-        return httpx.Response(
+        response = httpx.Response(
             answer.status,
             headers=answer.getheaders(),
-            stream=httpx.ByteStream(body),
-            request=request,
+            stream=httpx.ByteStream(content),
             extensions={"http_version": b"HTTP/1.1"},
         )
+        response.read()
+        return response
 
-    def _connection(self, origin: _Origin) -> http.client.HTTPConnection:
-        connections: dict[_Origin, http.client.HTTPConnection] | None = getattr(
+    def _connection(self, origin: Origin) -> http.client.HTTPConnection:
+        connections: dict[Origin, http.client.HTTPConnection] | None = getattr(
             self._local, "connections", None
         )
         if connections is None:
@@ -101,7 +117,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             self._all.clear()
 
 
-def _port(scheme: str) -> int:
+def default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 

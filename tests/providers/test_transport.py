@@ -137,3 +137,38 @@ def test_a_threaded_client_sends_through_the_sandbox(sandbox: SandboxServer) -> 
         assert isinstance(isms, Isms)
         message_id = isms.submit("Shop", ["306912345678"], "hi")
         assert isms.query(message_id, "306912345678").value in ("Queued", "Pending", "Delivered")
+
+
+_SANDBOX_CREDENTIALS = {
+    "isms": {"username": "demo", "password": "demo"},
+    "net2sms": {"key": "demo-key"},
+    "easysms": {"username": "demo", "password": "demo"},
+    "smspartner": {"api_key": "demo-key"},
+    "allmysms": {"login": "demo", "api_key": "demo-key"},
+}
+#: what an encoder could get wrong: non-ASCII, form and URL syntax, plus signs, percent
+_AWKWARD_TEXT = "Γειά & καλή+μέρα ~ 100% a/b?c=d"
+
+
+@pytest.mark.parametrize("kind", sorted(_SANDBOX_CREDENTIALS))
+def test_the_lean_path_sends_what_httpx_sends(kind: str, sandbox: SandboxServer) -> None:
+    """A threaded client (calls written straight on the kept-alive connection, no httpx
+    request) and a plain one (httpx) send the same message: the provider stores the same
+    text for each, and both read statuses and the balance back."""
+    from smsxml.providers.base import OutgoingMessage
+
+    stored = []
+    for number, threaded in (("33612345671", True), ("33612345672", False)):
+        options = _SANDBOX_CREDENTIALS[kind]
+        with build(kind, sandbox.client_url(kind), threaded=threaded, **options) as client:
+            assert isinstance(client._transport, KeepAliveTransport) is threaded  # type: ignore[attr-defined]
+            message = OutgoingMessage(sender="Shop", recipients=[number], text=_AWKWARD_TEXT)
+            (submitted,) = client.send(message)
+            assert submitted.recipient == number
+            updates = client.statuses([submitted])  # drained providers: news only
+            assert all(u.state.value in ("Queued", "Pending", "Delivered") for u in updates)
+            assert client.balance().amount > 0
+        with sandbox.sandbox.lock:
+            stored += [m.text for ms in sandbox.sandbox.messages[kind].values() for m in ms
+                       if m.recipient == number]  # fmt: skip
+    assert stored == [_AWKWARD_TEXT, _AWKWARD_TEXT]
