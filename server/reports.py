@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from smsxml.providers.base import StatusUpdate
 from smsxml.server.clock import utcnow
@@ -47,12 +47,13 @@ _CHUNK = 500
 _PER_TRANSACTION = 5_000
 
 _REPORTED_COLUMNS = (Delivery.id, Delivery.provider_id, Delivery.recipient, Delivery.state)
-#: the row one report names (a callback's question: built once, not per call)
+_UNSETTLED = (Delivery.provider == bindparam("provider"), Delivery.state.in_((QUEUED, PENDING)))
+#: the rows news names (statements built once, not per report or round)
 _NAMED_ONE = select(*_REPORTED_COLUMNS).where(
-    Delivery.provider == bindparam("provider"),
-    Delivery.state.in_((QUEUED, PENDING)),
-    Delivery.provider_id == bindparam("provider_id"),
-    Delivery.recipient == bindparam("recipient"),
+    *_UNSETTLED, Delivery.provider_id == bindparam("provider_id")
+)
+_NAMED = select(*_REPORTED_COLUMNS).where(
+    *_UNSETTLED, Delivery.provider_id.in_(bindparam("ids", expanding=True))
 )
 _SETTLE = (
     update(Delivery)
@@ -127,29 +128,14 @@ class DeliveryReports:
 
     @staticmethod
     def _named(db: Connection, provider: str, news: Sequence[StatusUpdate]) -> list[Row[Any]]:
-        """The unsettled rows that ``news`` speaks of: by provider id and recipient where
-        the news names one (an index search per report, however many recipients share the
-        id), else every recipient of the id."""
-        pairs = {(n.provider_id, n.recipient) for n in news if n.recipient}
-        whole = {n.provider_id for n in news if not n.recipient}
-        if len(pairs) == 1 and not whole:  # a callback: one statement, built once
-            ((provider_id, recipient),) = pairs
-            named = {"provider": provider, "provider_id": provider_id, "recipient": recipient}
-            return db.execute(_NAMED_ONE, named).all()
-        columns = _REPORTED_COLUMNS
-        unsettled = (Delivery.provider == provider, Delivery.state.in_((QUEUED, PENDING)))
-        found: list[Row[Any]] = []
-        if pairs:
-            # OR of pairs, not a row-value IN: SQLite plans that one as a scan of every
-            # unsettled row, while it searches the index once per pair for this one
-            named = or_(
-                *(and_(Delivery.provider_id == i, Delivery.recipient == r) for i, r in pairs)
-            )
-            found += db.execute(select(*columns).where(*unsettled, named)).all()
-        if whole:
-            ids = Delivery.provider_id.in_(whole)
-            found += db.execute(select(*columns).where(*unsettled, ids)).all()
-        return found
+        """The unsettled rows that ``news`` speaks of (every recipient of each provider id:
+        the caller matches recipients). One index search per provider id, in a statement
+        built and compiled once; a provider id names one call's rows, so at most the
+        provider's ``max_batch`` rows each."""
+        ids = list({n.provider_id for n in news})
+        if len(ids) == 1:  # a callback
+            return db.execute(_NAMED_ONE, {"provider": provider, "provider_id": ids[0]}).all()
+        return db.execute(_NAMED, {"provider": provider, "ids": ids}).all()
 
     def due_for_polling(self, provider: str, limit: int) -> list[Polled]:
         """``provider``'s Pending rows whose next poll is due, the longest due first."""
