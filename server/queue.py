@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from smsxml.server.clock import utcnow
 from smsxml.server.models import Delivery, DeliveryEvent, Dispatcher, Message
@@ -85,44 +85,6 @@ def record_event_lines(db: Connection, lines: Sequence[tuple[int, str, str]]) ->
 
 
 _MESSAGE_TEXTS = "SELECT id, sender, text, coding, flash FROM messages WHERE id IN"
-_ACCEPT = (
-    update(Delivery)
-    .where(Delivery.id == bindparam("row"), Delivery.state == QUEUED)
-    .values(
-        state=PENDING,
-        provider=bindparam("provider"),
-        provider_id=bindparam("provider_id"),
-        attempts=Delivery.attempts + 1,
-        next_attempt_at=bindparam("now"),  # a Pending row's first poll: due now
-        lease_until=None,
-        lease_owner=None,
-        updated_at=bindparam("now"),
-    )
-)
-_FAIL = (
-    update(Delivery)
-    .where(Delivery.id == bindparam("row"), Delivery.state.in_((QUEUED, PENDING)))
-    .values(
-        state=FAILED,
-        reason=bindparam("why"),
-        lease_until=None,
-        lease_owner=None,
-        updated_at=bindparam("now"),
-    )
-)
-_RETRY = (
-    update(Delivery)
-    .where(Delivery.id == bindparam("row"), Delivery.state == QUEUED)
-    .values(
-        attempts=Delivery.attempts + bindparam("spent"),
-        next_attempt_at=bindparam("due"),
-        tried=bindparam("providers"),
-        reason=bindparam("why"),
-        lease_until=None,
-        lease_owner=None,
-        updated_at=bindparam("now"),
-    )
-)
 
 
 class DeliveryQueue:
@@ -142,6 +104,7 @@ class DeliveryQueue:
             + ("" if store.is_sqlite else " FOR UPDATE SKIP LOCKED")
             + ") RETURNING id, message_id, recipient, attempts, tried, reason"
         )
+        self._outcome_sql = _outcome_sql(mark)
 
     def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
         """Take up to ``limit`` due Queued rows for ``lease`` seconds (expanding messages
@@ -242,66 +205,90 @@ class DeliveryQueue:
             db.execute(Dispatcher.__table__.delete().where(Dispatcher.owner == owner))
 
     def record(self, outcomes: Outcomes) -> None:
-        """Write every outcome of a batch in one transaction."""
+        """Write every outcome of a batch in one transaction (in SQL on the thread's own
+        connection, as claims are)."""
         if not len(outcomes):
             return
-        now = utcnow()
+        sql, stamp = self._outcome_sql, self.store.stamp
+        moment = utcnow()
+        now = stamp(moment)
         events: list[tuple[int, str, str]] = []
-        with self.store.transaction() as db:
+        with self.store.raw_transaction() as db:
             if outcomes.accepted:
-                db.execute(
-                    _ACCEPT,
-                    [
-                        {"row": r, "provider": p, "provider_id": i, "now": now}
-                        for r, p, i in outcomes.accepted
-                    ],
+                db.executemany(
+                    sql["accept"], [(p, i, now, now, r) for r, p, i in outcomes.accepted]
                 )
                 events += [(r, PENDING, f"accepted by {p}") for r, p, _ in outcomes.accepted]
             if outcomes.failed:
-                db.execute(
-                    _FAIL, [{"row": r, "why": why, "now": now} for r, why in outcomes.failed]
-                )
+                db.executemany(sql["fail"], [(why, now, r) for r, why in outcomes.failed])
                 events += [(r, FAILED, why) for r, why in outcomes.failed]
             if outcomes.retried:
-                db.execute(_RETRY, [_retry_values(now, *retry) for retry in outcomes.retried])
+                db.executemany(
+                    sql["retry"],
+                    [
+                        (
+                            int(spent),
+                            stamp(moment + timedelta(seconds=delay)),
+                            ",".join(tried),
+                            why,
+                            now,
+                            r,
+                        )  # fmt: skip
+                        for r, delay, tried, why, spent in outcomes.retried
+                    ],
+                )
                 events += [
                     (r, QUEUED, _retry_detail(delay, why, spent))
                     for r, delay, _, why, spent in outcomes.retried
                 ]
-            if outcomes.released:
-                self._release(db, outcomes.released)
-            record_event_lines(db, events)
+            self._release(db, outcomes.released)
+            if events:
+                db.executemany(sql["event"], [(r, state, d, now) for r, state, d in events])
 
     def release(self, ids: Sequence[int]) -> None:
         """Give claimed rows back untouched (shutdown)."""
-        with self.store.transaction() as db:
+        with self.store.raw_transaction() as db:
             self._release(db, ids)
 
-    @staticmethod
-    def _release(db: Connection, ids: Sequence[int]) -> None:
-        db.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(list(ids)), Delivery.state == QUEUED)
-            .values(lease_until=None, lease_owner=None)
-        )
+    def _release(self, db: Any, ids: Sequence[int]) -> None:
+        ids = list(ids)
+        for first in range(0, len(ids), 500):
+            part = ids[first : first + 500]
+            marks = ", ".join([self.store.marker] * len(part))
+            db.execute(f"{self._outcome_sql['release']} ({marks})", part)
+
+
+def _outcome_sql(mark: str) -> dict[str, str]:
+    """The statements of :meth:`DeliveryQueue.record`, for the driver's paramstyle. A
+    row changes only from the states the outcome expects (a report may have come first)."""
+    free = "lease_until = NULL, lease_owner = NULL"
+    return {
+        "accept": (
+            f"UPDATE deliveries SET state = '{PENDING}', provider = {mark},"
+            f" provider_id = {mark}, attempts = attempts + 1,"
+            f" next_attempt_at = {mark}, {free}, updated_at = {mark}"  # first poll: due now
+            f" WHERE id = {mark} AND state = '{QUEUED}'"
+        ),
+        "fail": (
+            f"UPDATE deliveries SET state = '{FAILED}', reason = {mark}, {free},"
+            f" updated_at = {mark} WHERE id = {mark} AND state IN ('{QUEUED}', '{PENDING}')"
+        ),
+        "retry": (
+            f"UPDATE deliveries SET attempts = attempts + {mark}, next_attempt_at = {mark},"
+            f" tried = {mark}, reason = {mark}, {free}, updated_at = {mark}"
+            f" WHERE id = {mark} AND state = '{QUEUED}'"
+        ),
+        "release": f"UPDATE deliveries SET {free} WHERE state = '{QUEUED}' AND id IN",
+        "event": (
+            "INSERT INTO delivery_events (delivery_id, state, detail, at)"
+            f" VALUES ({mark}, {mark}, {mark}, {mark})"
+        ),
+    }
 
 
 def _as_time(value: datetime | str) -> datetime:
     """A time as the driver returned it (SQLite may give text)."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def _retry_values(
-    now: datetime, row: int, delay: float, tried: tuple[str, ...], why: str, spent: bool
-) -> dict[str, Any]:
-    return {
-        "row": row,
-        "spent": int(spent),
-        "due": now + timedelta(seconds=delay),
-        "providers": ",".join(tried),
-        "why": why,
-        "now": now,
-    }
 
 
 def _retry_detail(delay: float, reason: str, ends_round: bool) -> str:
