@@ -77,6 +77,7 @@ class BridgeApp:
             secret=settings.callback_token or None,
             private_reports=settings.dlr_private_addresses,
         )
+        self._callback_urls: dict[str, str | None] = {}
         self.dispatcher = Dispatcher(
             self.store,
             self.providers,
@@ -111,13 +112,18 @@ class BridgeApp:
                 pass
 
     def callback_url(self, provider: str) -> str | None:
-        """The delivery-callback URL given to ``provider`` (None if it sends none)."""
-        if not self.tracker.accepts_callbacks(provider):
-            return None
-        base = (
-            self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        ).rstrip("/")
-        return f"{base}/dlr/{provider}/{self.tracker.token(provider)}"
+        """The delivery-callback URL given to ``provider`` (None if it sends none); worked
+        out once per provider, as every send carries it."""
+        if provider not in self._callback_urls:
+            base = (
+                self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+            ).rstrip("/")
+            self._callback_urls[provider] = (
+                f"{base}/dlr/{provider}/{self.tracker.token(provider)}"
+                if self.tracker.accepts_callbacks(provider)
+                else None
+            )
+        return self._callback_urls[provider]
 
     @property
     def dispatches(self) -> bool:

@@ -150,7 +150,7 @@ class Store:
     def stamp(self, moment: datetime) -> datetime | str:
         """A time as the driver should get it: on SQLite the text SQLAlchemy writes (the
         stdlib adapter would format every row again, and differently)."""
-        return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self.is_sqlite else moment
+        return moment.isoformat(" ", "microseconds") if self.is_sqlite else moment
 
     @contextmanager
     def raw_transaction(self, *, turn_taken: bool = False) -> Iterator[Any]:
