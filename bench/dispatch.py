@@ -23,7 +23,8 @@ at the connections the dispatcher may use; the ratio is SMS/s over it (for ``bat
 requests are what the ceiling counts, so the ratio is left out).
 
     .venv/bin/python bench/dispatch.py [--scenarios single0,single50,batch]
-        [--count 3000] [--engine sqlite|postgresql] [--repeat 1] [--keep DIR]
+        [--count 3000] [--engine sqlite|postgresql] [--endpoint serve|gunicorn]
+        [--workers 0,1,2] [--accept-load SECONDS] [--repeat 1] [--keep DIR]
 
 Targets (2 cores, issue 10): ≥ 2,000 SMS/s per worker process single-recipient at 0 ms,
 ≥ 800 at 50 ms, ≥ 20,000 to a batching provider.
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -62,6 +64,7 @@ from smsxml.server.store import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SMSXML = str(Path(sys.executable).with_name("smsxml"))
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/smsxml_bench_dispatch"
 SCENARIOS = {  # name: (provider latency in s, recipients per message)
     "single0": (0.0, 1),
@@ -177,10 +180,16 @@ def _time(value: datetime | str | None) -> datetime | None:
 
 
 def start_bridge(
-    workdir: Path, url: str, sandbox_port: int, concurrency: int, workers: int
+    workdir: Path,
+    url: str,
+    sandbox_port: int,
+    concurrency: int,
+    workers: int,
+    endpoint: str = "serve",
 ) -> tuple[list[subprocess.Popen[bytes]], int]:
-    """``smsxml serve`` dispatching itself (``workers`` 0), or an endpoint that only
-    accepts and ``workers`` ``smsxml worker`` processes; its port."""
+    """``smsxml serve`` (or gunicorn with the shipped configuration: ``endpoint``)
+    dispatching itself (``workers`` 0), or an endpoint that only accepts and ``workers``
+    ``smsxml worker`` processes; its port."""
     port = free_port()
     config = workdir / "bridge.toml"
     config.write_text(
@@ -191,8 +200,20 @@ def start_bridge(
         f"concurrency = {concurrency}\n"
     )
     log = (workdir / "bridge.log").open("ab")
-    serve = [SMSXML, "serve", "--config", str(config)] + (["--no-dispatch"] if workers else [])
-    processes = [subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)]
+    if endpoint == "gunicorn":  # its dispatch process beside two endpoint workers
+        gunicorn = [GUNICORN, "-c", str(ROOT / "server" / "gunicorn.conf.py")]
+        env = {
+            **os.environ,
+            "SMSXML_CONFIG": str(config),
+            "SMSXML_BIND": f"127.0.0.1:{port}",
+            "SMSXML_WORKERS": "2",
+            **({"SMSXML_DISPATCH__WORKERS": "0"} if workers else {}),
+        }
+        command = [*gunicorn, "smsxml.server.wsgi:application"]
+        processes = [subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)]
+    else:
+        serve = [SMSXML, "serve", "--config", str(config)] + (["--no-dispatch"] * bool(workers))
+        processes = [subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)]
     wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the bridge")
     processes += [
         subprocess.Popen(
@@ -224,6 +245,7 @@ def run(
     concurrency: int,
     workers: int,
     accept_seconds: float,
+    endpoint: str = "serve",
 ) -> dict[str, float]:
     latency, per_message = SCENARIOS[scenario]
     sandbox, sandbox_port = start_sandbox(workdir, latency)
@@ -232,7 +254,7 @@ def run(
         limit = ceiling(sandbox_port, 64 if latency else 16)
         url = database_url(workdir, engine)
         fill_queue(url, count, per_message)
-        processes, port = start_bridge(workdir, url, sandbox_port, concurrency, workers)
+        processes, port = start_bridge(workdir, url, sandbox_port, concurrency, workers, endpoint)
         started = time.monotonic()
         pids = [p for process in processes for p in tree_pids(process.pid)]
         cpu_start, provider_cpu_start = cpu_seconds(pids), cpu_seconds(tree_pids(sandbox.pid))
@@ -290,9 +312,19 @@ def main() -> None:
         default=0.0,
         help="seconds of SOAP sends (wrk) against the endpoint while it dispatches",
     )
+    parser.add_argument(
+        "--endpoint",
+        choices=("serve", "gunicorn"),
+        default="serve",
+        help="smsxml serve, or gunicorn with server/gunicorn.conf.py (two workers)",
+    )
     parser.add_argument("--keep", type=Path, help="keep databases and logs in this folder")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print(
+            "wrk not found (apt-get install wrk): no ceiling, ratio or accept load", file=sys.stderr
+        )
     results: dict[str, list[dict[str, float]]] = {}
     for _ in range(args.repeat):
         for scenario, workers in (
@@ -304,12 +336,22 @@ def main() -> None:
             workdir = Path(tempfile.mkdtemp(prefix=f"dispatch-{scenario}-", dir=args.keep))
             label = f"{scenario} w={workers}" if workers else scenario
             figures = run(
-                scenario, args.engine, count, workdir, args.concurrency, workers, args.accept_load
+                scenario,
+                args.engine,
+                count,
+                workdir,
+                args.concurrency,
+                workers,
+                args.accept_load,
+                args.endpoint,
             )
             results.setdefault(label, []).append(figures)
             if args.keep is None:
                 shutil.rmtree(workdir, ignore_errors=True)
-    print(f"dispatch, {args.engine} (medians [min–max] of {args.repeat}); w=N: N workers")
+    print(
+        f"dispatch, {args.engine}, {args.endpoint} (medians [min–max] of {args.repeat}); "
+        "w=N: N workers"
+    )
     print(
         f"{'scenario':<14} {'SMS/s':>22} {'wall SMS/s':>12} {'CPU µs/SMS':>11} "
         f"{'sandbox µs':>11} {'ceiling req/s':>14} {'ratio':>6} {'accepted/s':>11}"
