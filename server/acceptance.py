@@ -84,10 +84,10 @@ def _write_sql(marker: str) -> dict[str, str]:
         "stored": f"SELECT 1 FROM messages WHERE id = {marker}",
         "to_expand": (
             "SELECT id, pending, send_at, created_at, dlr_url FROM messages"
-            " WHERE pending IS NOT NULL ORDER BY created_at LIMIT 100"
+            " WHERE pending IS NOT NULL ORDER BY created_at LIMIT 1000"
             + ("" if marker == "?" else " FOR UPDATE SKIP LOCKED")
         ),
-        "expanded": f"UPDATE messages SET pending = NULL WHERE id = {marker}",
+        "expanded": "UPDATE messages SET pending = NULL WHERE id IN",
         "deliveries": (
             "INSERT INTO deliveries (message_id, recipient, state, attempts, next_attempt_at,"
             f" tried, updated_at, notified) VALUES ({values(8)})"
@@ -237,20 +237,23 @@ class Acceptance:
         The list is cleared in the same transaction that writes the rows, so a message
         is expanded exactly once whatever the number of dispatchers (SQLite serialises
         writers; PostgreSQL skips messages another node has locked)."""
-        made = 0
+        made, rows, expanded = 0, [], []
+        now = self.store.stamp(utcnow())
         with self.store.raw_transaction() as db:
             db.execute(self._sql["to_expand"])
             for message_id, pending, send_at, created_at, dlr_url in db.fetchall():
                 if made >= max_rows:
                     break
                 due = self.store.stamp(_as_datetime(send_at or created_at))
-                now = self.store.stamp(utcnow())
                 nobody_waits = dlr_url is None  # born notified: the report loop skips them
-                rows = [
-                    (message_id, r, QUEUED, 0, due, "", now, nobody_waits)
-                    for r in pending.split("\n")
-                ]
+                recipients = pending.split("\n")
+                rows += [(message_id, r, QUEUED, 0, due, "", now, nobody_waits) for r in recipients]
+                expanded.append(message_id)
+                made += len(recipients)
+            if rows:  # one statement for every message: a round trip each cost more
                 db.executemany(self._sql["deliveries"], rows)
-                db.execute(self._sql["expanded"], (message_id,))
-                made += len(rows)
+            for first in range(0, len(expanded), 500):
+                part = expanded[first : first + 500]
+                marks = ", ".join([self.store.marker] * len(part))
+                db.execute(f"{self._sql['expanded']} ({marks})", part)
         return made
