@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from smsxml.errors import BadInput
 from smsxml.providers import build
 from smsxml.providers.base import Provider
 from smsxml.sandbox.core import SandboxConfig
@@ -190,8 +191,10 @@ class BridgeApp:
             self.tracker.callback(provider, token, fields)
         except PermissionError:
             return NotFound()  # the same answer as for any unknown URL: nothing to probe
-        except (ValueError, KeyError) as error:
-            return Response(f"unreadable delivery report: {error}", 400)
+        except (BadInput, ValueError, KeyError, TypeError) as error:
+            # the reason, short and as plain text: it may quote what the caller sent
+            log.info("refused a %s delivery report: %.200s", provider, error)
+            return Response(f"unreadable delivery report: {error}"[:200], 400)
         return Response("OK")
 
     def _health(self, request: Request) -> Response:

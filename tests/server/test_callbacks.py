@@ -170,3 +170,42 @@ def test_the_bridge_hands_out_urls_with_the_configured_secret(
     url = bridge.app.callback_url("isms")
     assert url is not None
     assert url.endswith("/dlr/isms/" + callback_token("a-secret-shared-by-every-node", "isms"))
+
+
+#: what reaches a callback URL from a broken or hostile sender: (body, content type)
+MALFORMED = [
+    (b"garbage", "application/x-www-form-urlencoded"),
+    (b"", "application/x-www-form-urlencoded"),
+    (b'{"messageId": 12', "application/json"),  # truncated JSON
+    (b"[1, 2, 3]", "application/json"),
+    (b'{"messageId": {"a": 1}, "status": ["x"], "smsId": [], "mid": {}}', "application/json"),
+    (b"<DATA><SMS><MOBILEPHONE>3069", "text/xml"),  # truncated XML
+    (b"mid=&mobile=&status=", "application/x-www-form-urlencoded"),
+    (b"smsId=1&status=%ED%B2%80&receptionDate=yesterday-ish", "application/x-www-form-urlencoded"),
+    (b"mid=X&mobile=306912345678&status=" + b"Z" * 100_000, "application/x-www-form-urlencoded"),
+    (
+        b"messageId=1&status=%25s%25s%25n'; DROP TABLE deliveries;--",
+        "application/x-www-form-urlencoded",
+    ),
+]
+
+
+@pytest.mark.parametrize("provider", ["isms", "smspartner", "allmysms"])
+def test_a_malformed_report_is_refused_with_a_reason_and_changes_nothing(
+    make_bridge: Callable[..., BridgeServer], provider: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage, truncated JSON or XML, wrong types, empty or huge fields, SQL- and
+    format-string-like text: each a 400 with a short plain reason, no traceback logged,
+    and the Pending row stays Pending."""
+    recipient = {"isms": "306912345678"}.get(provider, "33612345678")
+    bridge = start(make_bridge, provider, recipient[:2])
+    service, message_id = send(bridge, [recipient])
+    pending_rows(bridge, provider, 1)
+    url = f"{bridge.url}/dlr/{provider}/{bridge.app.tracker.token(provider)}"
+    for body, content_type in MALFORMED:
+        answer = httpx.post(url, content=body, headers={"Content-Type": content_type}, timeout=10)
+        assert answer.status_code == 400, (body[:60], answer.text)
+        assert answer.text.startswith("unreadable delivery report")
+        assert len(answer.text) <= 200
+    assert states(service, message_id, [recipient]) == ["Pending"]
+    assert not [r for r in caplog.records if r.exc_info or r.levelname in ("ERROR", "CRITICAL")]
