@@ -58,14 +58,22 @@ class SmsFault(Exception):
         super().__init__(self.text)
 
 
+#: a number as clients write it: "+" or "00" before the country code, ASCII digits with
+#: single spaces or hyphens between them ("+30 691 234 5678", "0030-691-2345678")
+_WRITTEN_NUMBER = re.compile(r"(?:\+|00)?[0-9](?:[ -]?[0-9])*")
+
+
 def msisdn(value: str | None) -> str:
-    """A recipient as written by a client → MSISDN digits ("+30 691…", "0030691…" too)."""
-    digits = (value or "").strip().replace(" ", "").replace("-", "")
+    """A recipient as written by a client → MSISDN digits. Anything else ("-3069…",
+    "3069…abc", other scripts' digits) comes back as written, for the validity check
+    to refuse as an invalid recipient."""
+    text = (value or "").strip()
+    if not _WRITTEN_NUMBER.fullmatch(text):
+        return text
+    digits = text.replace(" ", "").replace("-", "")
     if digits.startswith("+"):
-        digits = digits[1:]
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    return digits
+        return digits[1:]
+    return digits[2:] if digits.startswith("00") else digits
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,12 @@ class Bridge:
     def send(self, request: SendRequest) -> str:
         """Check, charge, store; return the message id (the message is then Queued)."""
         account = self.authenticate(request.username, request.password)
-        recipients = list(
-            dict.fromkeys(r if r.isdigit() else msisdn(r) for r in request.recipients if r)
+        recipients = list(  # plain digits need no rewriting: long lists go fast
+            dict.fromkeys(
+                r if r.isascii() and r.isdigit() and r[:2] != "00" else msisdn(r)
+                for r in request.recipients
+                if r
+            )
         )
         recipients = [r for r in recipients if r]
         if not recipients:
@@ -109,7 +121,7 @@ class Bridge:
             raise SmsFault("InvalidSender")
         invalid = invalid_msisdns(recipients)
         if invalid:
-            shown = ", ".join(invalid[:5]) + (" …" if len(invalid) > 5 else "")
+            shown = ", ".join(r[:20] for r in invalid[:5]) + (" …" if len(invalid) > 5 else "")
             raise SmsFault("InvalidRecipient", f"Invalid recipient: {shown}.")
         text = request.message or ""
         if not text:

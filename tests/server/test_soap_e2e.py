@@ -46,6 +46,41 @@ def final_states(service: object, message_id: str, recipients: list[str]) -> lis
     return wait_for(states, timeout=20)
 
 
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("306912345678", "306912345678"),
+        ("+306912345678", "306912345678"),
+        ("00306912345678", "306912345678"),
+        (" +30 691 234 5678 ", "306912345678"),
+        ("0030-691-234-5678", "306912345678"),
+    ],
+)
+def test_the_number_formats_a_send_accepts(bridge: BridgeServer, written: str, stored: str) -> None:
+    """ "+" or "00" before the country code, spaces or hyphens between digits: the number
+    is stored as MSISDN digits and queried in any of those forms."""
+    service = client(bridge).service
+    message_id = send(service, [written])
+    assert final_states(service, message_id, [stored]) == ["Delivered"]
+    assert service.query("demo", "demo", message_id, written) == "Delivered"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["-306912345678", "--306912345678", "+-306912345678", "3069123456 78x", "30 691  2345678",
+     "+0030691234567", "٣٠٦٩١٢٣٤٥٦٧٨", "３０６９１２３４５６７８", "(30) 6912345678"],
+)  # fmt: skip
+def test_other_number_formats_are_invalid_recipients(bridge: BridgeServer, written: str) -> None:
+    """A sign, letters, doubled separators, other scripts' digits, brackets: refused with
+    the contract's InvalidRecipient fault, nothing charged."""
+    service = client(bridge).service
+    before = bridge.app.store.accounts.get("demo").credits
+    with pytest.raises(zeep.exceptions.Fault) as fault:
+        send(service, [written])
+    assert fault.value.message.startswith("Invalid recipient:")
+    assert bridge.app.store.accounts.get("demo").credits == before
+
+
 def test_send_to_three_recipients_ends_delivered(bridge: BridgeServer) -> None:
     """Three recipients over SOAP: Queued at once, then Delivered (Failed for those ending in 0)."""
     service = client(bridge).service
