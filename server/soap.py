@@ -163,7 +163,7 @@ class SoapEndpoint:
         """The operation, its (schema-valid) payload element and whether xsi:type
         annotations were removed from it; or the right fault."""
         try:
-            envelope = xmlsafe.parse(body, limits=SOAP_LIMITS)
+            envelope = xmlsafe.parse(body, limits=SOAP_LIMITS, refuse_pis=True)  # SOAP 1.1 §3
         except BadInput as error:
             problem = error.problems[0]
             raise SmsFault("InvalidRequest", f"Invalid request: {problem.message}") from None

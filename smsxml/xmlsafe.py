@@ -82,9 +82,11 @@ FEED_LIMITS = Limits(max_bytes=None, max_children=None, max_elements=None)
 _local = threading.local()
 
 
-def new_parser() -> etree.XMLParser:
-    """A hardened parser. lxml parsers must not be shared between threads: one per thread."""
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+def new_parser(*, keep_pis: bool = False) -> etree.XMLParser:
+    """A hardened parser. lxml parsers must not be shared between threads: one per thread.
+    ``keep_pis``: processing instructions stay in the tree, for a caller that refuses them."""
+    slot = "pi_parser" if keep_pis else "parser"
+    parser: etree.XMLParser | None = getattr(_local, slot, None)
     if parser is None:
         parser = etree.XMLParser(
             resolve_entities=False,
@@ -93,13 +95,22 @@ def new_parser() -> etree.XMLParser:
             dtd_validation=False,
             huge_tree=False,
             recover=False,
-            remove_pis=True,
+            remove_pis=not keep_pis,
             remove_comments=True,
             strip_cdata=True,
             collect_ids=False,
         )
-        _local.parser = parser
+        setattr(_local, slot, parser)
     return parser
+
+
+def _refuse_pis(root: etree._Element) -> None:
+    around = [*root.itersiblings(preceding=True), *root.itersiblings()]
+    found = [n for n in around if isinstance(n, etree._ProcessingInstruction)]
+    found += root.iter(etree.ProcessingInstruction)  # type: ignore[arg-type]
+    if found:
+        line = found[0].sourceline or 0
+        raise BadInput(Problem(line, 0, "processing instructions are not allowed"))
 
 
 def _syntax_problem(error: etree.XMLSyntaxError) -> Problem:
@@ -180,8 +191,12 @@ def _check_quotas(root: etree._Element, limits: Limits, size: int) -> None:
             raise BadInput(Problem(line or 0, 0, message))
 
 
-def parse(data: bytes | str, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
-    """Parse a whole document held in memory; raise :class:`BadInput` with line and column."""
+def parse(
+    data: bytes | str, *, limits: Limits = DEFAULT_LIMITS, refuse_pis: bool = False
+) -> etree._Element:
+    """Parse a whole document held in memory; raise :class:`BadInput` with line and column.
+    ``refuse_pis``: a processing instruction anywhere is refused (SOAP 1.1 §3), where
+    otherwise it is dropped."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     if limits.max_bytes is not None and len(data) > limits.max_bytes:
@@ -189,10 +204,12 @@ def parse(data: bytes | str, *, limits: Limits = DEFAULT_LIMITS) -> etree._Eleme
     if not data.strip():
         raise BadInput(Problem(1, 1, "empty document"))
     try:
-        root = etree.fromstring(data, new_parser())
+        root = etree.fromstring(data, new_parser(keep_pis=refuse_pis))
     except etree.XMLSyntaxError as error:
         raise BadInput(_syntax_problem(error)) from None
     _refuse_doctype(root.getroottree())
+    if refuse_pis:
+        _refuse_pis(root)
     _check_quotas(root, limits, len(data))
     return root
 

@@ -172,3 +172,18 @@ def test_cli_refuses_hostile_input_without_traceback(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stdout.startswith(f"{path}:")
     assert "Traceback" not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b'<?xml-stylesheet href="x"?><a><b/></a>', b"<a><?php x?><b/></a>", b"<a/><?after pi?>"],
+)
+def test_processing_instructions_are_dropped_or_refused(document: bytes) -> None:
+    """By default a processing instruction is dropped (feeds); with ``refuse_pis`` (SOAP
+    1.1 §3) it is refused with its line."""
+    root = xmlsafe.parse(document)
+    assert not list(root.iter(xmlsafe.etree.ProcessingInstruction))
+    with pytest.raises(BadInput, match="processing instructions are not allowed"):
+        xmlsafe.parse(document, refuse_pis=True)
+    kept = xmlsafe.parse(b"<?xml version='1.0'?><!-- c --><a><!-- d --></a>", refuse_pis=True)
+    assert kept.tag == "a"

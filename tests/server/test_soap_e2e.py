@@ -243,6 +243,14 @@ def test_dispatch_is_on_the_body_element(bridge: BridgeServer, action: str | Non
     assert "<faultstring>No such message or recipient.</faultstring>" in answer.text
 
 
+def test_comments_and_an_xml_declaration_are_accepted(bridge: BridgeServer) -> None:
+    """Comments anywhere and the XML declaration are not processing instructions."""
+    body = '<?xml version="1.0" encoding="utf-8"?><!-- sent by a test -->' + QUERY.replace(
+        "<username>", "<!-- who --><username>"
+    )
+    assert "No such message or recipient." in _post(bridge, body).text
+
+
 def test_xsi_type_annotations_are_accepted(bridge: BridgeServer) -> None:
     """Values annotated with xsi:type (as SOAP-encoding-minded clients send) are read."""
     body = QUERY.replace("<username>demo", '<username xsi:type="xsd:string">demo').replace(
@@ -295,12 +303,16 @@ def test_xsi_typed_send_and_query_are_answered(bridge: BridgeServer) -> None:
             "SOAP 1.2 is not supported",
         ),
         (QUERY.replace("<message_id>NOPE</message_id>", ""), "No message ID defined."),
+        ('<?xml-stylesheet href="x.xsl"?>' + QUERY, "processing instructions are not allowed"),
+        (QUERY.replace("<username>", "<?php echo 1; ?><username>"), "processing instructions"),
+        (QUERY + "<?trailing pi?>", "processing instructions are not allowed"),
     ],
 )
 def test_bad_requests_are_client_faults_never_tracebacks(
     bridge: BridgeServer, body: str, fault: str
 ) -> None:
-    """Malformed, unknown or schema-invalid requests get a clear Client fault."""
+    """Malformed, unknown or schema-invalid requests, and processing instructions (SOAP
+    1.1 §3) in the prolog, the body or after the envelope, get a clear Client fault."""
     answer = _post(bridge, body)
     assert answer.status_code == 500
     root = etree.fromstring(answer.content)
