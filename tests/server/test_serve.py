@@ -109,11 +109,7 @@ def test_serve_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path, stop_with: in
         assert process.wait(15) == 0
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), timeout=15)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-        if process.stderr is not None:
-            process.stderr.close()
+        _stop(process)  # a no-op once it has exited
 
 
 def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
