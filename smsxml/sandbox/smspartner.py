@@ -3,7 +3,8 @@
 api.smspartner.fr (research/providers.md §3).
 
 Parameters are read from the query string and from the body, JSON whatever its
-Content-Type (the vendor's own Python sample POSTs JSON without one) or a form. Errors are
+Content-Type (the vendor's own Python sample POSTs JSON without one, its PHP sample
+labels it a form) or a form. Errors are
 HTTP 4xx with a JSON (or XML) body. Money: the account's credits are euros, the ``solde``;
 every SMS part costs the range's price, and /me derives the SMS counts from the solde.
 Decisions where the vendor is silent: docs/providers/smspartner.md.
@@ -131,7 +132,10 @@ def _params(request: Request) -> dict[str, Any]:
     body = request.get_data()
     if not body.strip():
         return params
-    if request.mimetype == "application/x-www-form-urlencoded":
+    # PHP's curl labels a JSON string in CURLOPT_POSTFIELDS as a form (the vendor's own
+    # PHP sample does that): a body that opens like a JSON object is read as JSON
+    looks_like_json = body.lstrip()[:1] == b"{"
+    if request.mimetype == "application/x-www-form-urlencoded" and not looks_like_json:
         params.update(parse_qsl(body.decode("utf-8", "replace")))
         return params
     try:

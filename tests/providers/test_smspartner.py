@@ -435,6 +435,17 @@ def test_python_sample_posts_json_without_content_type(
     assert answer.json()["success"] is True
 
 
+def test_php_sample_posts_json_labelled_as_a_form(
+    http: httpx.Client, sandbox: SandboxServer
+) -> None:
+    """The page's PHP sample sets ``CURLOPT_POSTFIELDS`` to ``json_encode($fields)``, which
+    curl labels ``application/x-www-form-urlencoded``: the API reads it as JSON."""
+    body = json.dumps({"apiKey": KEY, "to": MOBILE, "from": VIRTUAL, "message": "msg"})
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = http.post(v1(sandbox) + "/vn/send", content=body, headers=form)
+    assert answer.json()["success"] is True
+
+
 @pytest.mark.usefixtures("moved_clock")
 def test_send_php_sample_with_a_schedule(http: httpx.Client, sandbox: SandboxServer) -> None:
     """The /send sample: national number, sender, scheduledDeliveryDate + time + minute."""
