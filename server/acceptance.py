@@ -252,8 +252,5 @@ class Acceptance:
                 made += len(recipients)
             if rows:  # one statement for every message: a round trip each cost more
                 db.executemany(self._sql["deliveries"], rows)
-            for first in range(0, len(expanded), 500):
-                part = expanded[first : first + 500]
-                marks = ", ".join([self.store.marker] * len(part))
-                db.execute(f"{self._sql['expanded']} ({marks})", part)
+            self.store.execute_in(db, self._sql["expanded"], expanded)
         return made

@@ -118,16 +118,8 @@ class DeliveryQueue:
         with store.raw_transaction() as db:
             db.execute(self._claim_sql, (until, owner, store.stamp(now), store.stamp(now), limit))
             rows = sorted(db.fetchall())
-            texts: dict[str, tuple[Any, ...]] = {}
             message_ids = sorted({row[1] for row in rows})
-            for first in range(0, len(message_ids), 500):
-                part = message_ids[first : first + 500]
-                marks = ", ".join([store.marker] * len(part))
-                db.execute(
-                    f"SELECT id, sender, text, coding, flash FROM messages WHERE id IN ({marks})",
-                    part,
-                )
-                texts.update((m[0], m[1:]) for m in db.fetchall())
+            texts = {m[0]: m[1:] for m in store.execute_in(db, _MESSAGE_TEXTS, message_ids)}
         claimed = []
         for row_id, message_id, recipient, attempts, tried, reason in rows:
             sender, text, coding, flash = texts[message_id]
@@ -233,7 +225,7 @@ class DeliveryQueue:
                             why,
                             now,
                             r,
-                        )  # fmt: skip
+                        )
                         for r, delay, tried, why, spent in outcomes.retried
                     ],
                 )
@@ -251,11 +243,7 @@ class DeliveryQueue:
             self._release(db, ids)
 
     def _release(self, db: Any, ids: Sequence[int]) -> None:
-        ids = list(ids)
-        for first in range(0, len(ids), 500):
-            part = ids[first : first + 500]
-            marks = ", ".join([self.store.marker] * len(part))
-            db.execute(f"{self._outcome_sql['release']} ({marks})", part)
+        self.store.execute_in(db, self._outcome_sql["release"], ids)
 
 
 def _outcome_sql(mark: str) -> dict[str, str]:

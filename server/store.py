@@ -13,7 +13,7 @@ import fcntl
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +146,17 @@ class Store:
             with self._lock:
                 self._raw.append(connection)
         return connection
+
+    def execute_in(self, cursor: Any, statement: str, values: Sequence[Any]) -> list[Any]:
+        """``statement``, which ends in ``IN``, run on ``values`` 500 at a time (drivers
+        cap a statement's parameters); the rows the chunks returned, if any."""
+        found: list[Any] = []
+        for first in range(0, len(values), 500):
+            part = list(values[first : first + 500])
+            cursor.execute(f"{statement} ({', '.join([self.marker] * len(part))})", part)
+            if cursor.description is not None:
+                found += cursor.fetchall()
+        return found
 
     def stamp(self, moment: datetime) -> datetime | str:
         """A time as the driver should get it: on SQLite the text SQLAlchemy writes (the
