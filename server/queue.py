@@ -136,7 +136,7 @@ class DeliveryQueue:
                     coding,
                     bool(flash),
                     reason,
-                )  # fmt: skip
+                )
             )
         return claimed
 
