@@ -49,8 +49,10 @@ _PER_TRANSACTION = 5_000
 _REPORTED_COLUMNS = (Delivery.id, Delivery.provider_id, Delivery.recipient, Delivery.state)
 _UNSETTLED = (Delivery.provider == bindparam("provider"), Delivery.state.in_((QUEUED, PENDING)))
 #: the rows news names (statements built once, not per report or round)
-_NAMED_ONE = select(*_REPORTED_COLUMNS).where(
-    *_UNSETTLED, Delivery.provider_id == bindparam("provider_id")
+_NAMED_ONE = select(*_REPORTED_COLUMNS).where(  # a callback: one row, found by the index
+    *_UNSETTLED,
+    Delivery.provider_id == bindparam("provider_id"),
+    Delivery.recipient == bindparam("recipient"),
 )
 _NAMED = select(*_REPORTED_COLUMNS).where(
     *_UNSETTLED, Delivery.provider_id.in_(bindparam("ids", expanding=True))
@@ -128,13 +130,14 @@ class DeliveryReports:
 
     @staticmethod
     def _named(db: Connection, provider: str, news: Sequence[StatusUpdate]) -> list[Row[Any]]:
-        """The unsettled rows that ``news`` speaks of (every recipient of each provider id:
-        the caller matches recipients). One index search per provider id, in a statement
-        built and compiled once; a provider id names one call's rows, so at most the
-        provider's ``max_batch`` rows each."""
+        """The unsettled rows that ``news`` speaks of (for a poll round, every recipient of
+        each provider id: the caller matches recipients). Statements built and compiled
+        once: a callback's one row by its index entry; a round's ids in one expanding IN,
+        a provider id naming one call's rows (at most the provider's ``max_batch``)."""
+        if len(news) == 1 and news[0].recipient:  # a callback
+            one = {"provider": provider, "provider_id": news[0].provider_id}
+            return db.execute(_NAMED_ONE, {**one, "recipient": news[0].recipient}).all()
         ids = list({n.provider_id for n in news})
-        if len(ids) == 1:  # a callback
-            return db.execute(_NAMED_ONE, {"provider": provider, "provider_id": ids[0]}).all()
         return db.execute(_NAMED, {"provider": provider, "ids": ids}).all()
 
     def due_for_polling(self, provider: str, limit: int) -> list[Polled]:
