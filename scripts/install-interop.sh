@@ -2,6 +2,7 @@
 # Install the SOAP clients of other stacks that tests/server/test_interop.py drives
 # (marker "interop"), from Debian 12's packages:
 #   php-cli php-soap       PHP's SoapClient
+#   php-curl               curl in PHP: the SMS Partner vendor page's PHP sample
 #   mono-devel             Mono: wsdl (the wsdl.exe proxy generator), mcs, mono
 #   jaxws                  JAX-WS RI 2.3 command line tools: /usr/bin/wsimport (pulls in
 #                          libjaxws-java, whose jaxws-rt.jar is the client runtime)
@@ -10,7 +11,7 @@
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(php-cli php-soap mono-devel jaxws default-jdk-headless)
+packages=(php-cli php-soap php-curl mono-devel jaxws default-jdk-headless)
 
 missing() {
   local tool
@@ -18,7 +19,10 @@ missing() {
     command -v "$tool" >/dev/null 2>&1 || { echo "$tool"; return 0; }
   done
   # not "php -m | grep -q": with pipefail, grep's early exit fails the pipe (SIGPIPE)
-  [[ $'\n'"$(php -m 2>/dev/null)"$'\n' == *$'\n'soap$'\n'* ]] || { echo "php-soap"; return 0; }
+  local modules
+  modules=$'\n'"$(php -m 2>/dev/null)"$'\n'
+  [[ $modules == *$'\n'soap$'\n'* ]] || { echo "php-soap"; return 0; }
+  [[ $modules == *$'\n'curl$'\n'* ]] || { echo "php-curl"; return 0; }
   [ -f /usr/share/java/jaxws-rt.jar ] || { echo "jaxws-rt.jar"; return 0; }
   return 1
 }

@@ -103,7 +103,9 @@ def test_smspartner_xml_example_binds_positionally() -> None:
     sample = re.search(r"<\?xml.*?</result>", text, flags=re.DOTALL)
     assert sample is not None
     result = binding.from_xml(sample.group(0).encode(), Result)
-    assert [e.strip() for e in result.entry] == ["true", "200", "xxx", "1", "xxx", "EUR"]
+    assert [e.content for e in result.entry] == [
+        *(["true"], ["200"], ["xxx"], ["1"], ["xxx"], [" EUR "])
+    ]
     assert binding.from_xml(binding.to_xml(result), Result) == result
 
 
@@ -129,6 +131,14 @@ INVALID = [
     ("allmysms/feed.xsd", f"<DATA>\n<MESSAGE>{'x' * 641}</MESSAGE>\n{ONE_SMS}</DATA>", 2, "length"),
     ("allmysms/feed.xsd", FEED_HEAD + "<TPOA>1abc</TPOA>\n" + ONE_SMS + "</DATA>", 3, "TPOA"),
     ("allmysms/feed.xsd", FEED_HEAD + "<TPOA>ab</TPOA>\n" + ONE_SMS + "</DATA>", 3, "TPOA"),
+    ("allmysms/feed.xsd", FEED_HEAD + "<TPOA>12</TPOA>\n" + ONE_SMS + "</DATA>", 3, "TPOA"),
+    (
+        "allmysms/feed.xsd",
+        FEED_HEAD + "<TPOA>12345678901234567</TPOA>\n" + ONE_SMS + "</DATA>",
+        3,
+        "TPOA",
+    ),
+    ("allmysms/feed.xsd", FEED_HEAD + "<TPOA>+33612345</TPOA>\n" + ONE_SMS + "</DATA>", 3, "TPOA"),
     (
         "allmysms/feed.xsd",
         FEED_HEAD + "<TPOA>Twelve12chars</TPOA>\n" + ONE_SMS + "</DATA>",
@@ -187,7 +197,31 @@ INVALID = [
     ("allmysms/answer.xsd", "<RESPONSE>\n<status>42</status><statusText/></RESPONSE>", 2, "status"),
     ("allmysms/answer.xsd", "<RESPONSE><status>100</status>\n</RESPONSE>", 1, "statusText"),
     ("smspartner/result.xsd", "<result>\n<value>1</value></result>", 2, "value"),
+    ("smspartner/result.xsd", "<result><entry>\n<value>1</value></entry></result>", 2, "value"),
 ]
+
+
+@pytest.mark.parametrize("tpoa", ["Abc", "Abcdefghijk", "123", "33612345678", "1234567890123456"])
+def test_allmysms_tpoa_takes_names_and_numbers_at_their_limits(tpoa: str) -> None:
+    """TPOA: a name of 3-11 letters and digits opening with a letter, or 3-16 digits."""
+    document = FEED_HEAD + f"<TPOA>{tpoa}</TPOA>\n" + ONE_SMS + "</DATA>"
+    schema = xmlsafe.load_schema("allmysms/feed.xsd")
+    assert xmlsafe.schema_problems(schema, xmlsafe.parse(document)) == []
+
+
+def test_smspartner_schema_takes_nested_entries() -> None:
+    """A code-9 answer's errors list, an <entry> of [elementId, message] entries with
+    blanks between them, is valid and binds level by level."""
+    document = (
+        "<result><entry>false</entry><entry>9</entry><entry>\n <entry>"
+        "<entry>children[to].data</entry><entry><![CDATA[Numéro invalide]]></entry>"
+        "</entry>\n</entry></result>"
+    )
+    root = xmlsafe.parse(document)
+    assert xmlsafe.schema_problems(xmlsafe.load_schema("smspartner/result.xsd"), root) == []
+    errors = binding.bind(root, Result).entry[2]
+    (problem,) = [part for part in errors.content if not isinstance(part, str)]
+    assert [e.content for e in problem.content] == [["children[to].data"], ["Numéro invalide"]]
 
 
 @pytest.mark.parametrize(("schema", "document", "line", "fragment"), INVALID)

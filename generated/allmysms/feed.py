@@ -244,7 +244,7 @@ class Feed:
             "name": "TPOA",
             "type": "Element",
             "namespace": "",
-            "pattern": r"[A-Za-z][A-Za-z0-9]{2,10}",
+            "pattern": r"[A-Za-z][A-Za-z0-9]{2,10}|[0-9]{3,16}",
         },
     )
     flash: None | Flag = field(

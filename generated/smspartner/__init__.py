@@ -1,9 +1,11 @@
 from smsxml.generated.smspartner.result import (
+    Entry,
     Result,
     Result1,
 )
 
 __all__ = [
+    "Entry",
     "Result1",
     "Result",
 ]

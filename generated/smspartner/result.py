@@ -1,6 +1,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ForwardRef
+
+
+@dataclass(kw_only=True)
+class Entry:
+    content: list[object] = field(
+        default_factory=list,
+        metadata={
+            "type": "Wildcard",
+            "namespace": "##any",
+            "mixed": True,
+            "choices": (
+                {
+                    "name": "entry",
+                    "type": ForwardRef("Entry"),
+                    "namespace": "",
+                },
+            ),
+        },
+    )
 
 
 @dataclass(kw_only=True)
@@ -8,7 +28,7 @@ class Result1:
     class Meta:
         name = "Result"
 
-    entry: list[str] = field(
+    entry: list[Entry] = field(
         default_factory=list,
         metadata={
             "type": "Element",

@@ -36,7 +36,6 @@ from typing import Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from lxml import etree
 
 from smsxml import binding, xmlsafe
 from smsxml.errors import (
@@ -50,7 +49,7 @@ from smsxml.errors import (
     ProviderError,
     TemporaryFailure,
 )
-from smsxml.generated.smspartner import Result
+from smsxml.generated.smspartner import Entry, Result
 from smsxml.providers.base import (
     DEFAULT_TIMEOUT,
     Balance,
@@ -272,15 +271,17 @@ def _schedule(when: datetime) -> dict[str, Any]:
     }
 
 
-def _xml_entries(element: etree._Element) -> list[Any]:
-    """The positional values of a ``<result>``; nested ``<entry>`` lists become lists.
-
-    A flat list is bound to the generated :class:`Result`; only nested answers (the code-9
-    ``errors`` list) need the walk, which binds each flat level the same way.
-    """
-    if all(len(child) == 0 for child in element):
-        return [entry.strip() for entry in binding.bind(element, Result).entry]
-    return [_xml_entries(child) if len(child) else (child.text or "").strip() for child in element]
+def _entry_value(entry: Entry) -> str | list[Any]:
+    """One positional value: an entry's text (blanks around CDATA dropped), or, when it
+    holds entries, the list of their values — a JSON object or list one level down, as
+    the code-9 ``errors`` list of ``[elementId, message]`` pairs."""
+    if not all(isinstance(part, str | Entry) for part in entry.content):
+        raise BadInput("smspartner: an <entry> holds an element other than <entry>")
+    nested = [part for part in entry.content if isinstance(part, Entry)]
+    text = "".join(part for part in entry.content if isinstance(part, str)).strip()
+    if nested and text:
+        raise BadInput("smspartner: an <entry> holds both text and entries")
+    return [_entry_value(part) for part in nested] if nested else text
 
 
 class SmsPartner(HttpProvider):
@@ -588,7 +589,7 @@ def _decode(content: bytes, fmt: AnswerFormat, keys: Sequence[str]) -> dict[str,
     root = xmlsafe.parse(content)
     if root.tag != "result":
         raise BadInput(f"smspartner: unexpected XML root <{root.tag}>")
-    values = _xml_entries(root)
+    values = [_entry_value(entry) for entry in binding.bind(root, Result).entry]
     if values and values[0] == "false":
         detail = values[2] if len(values) > 2 else ""
         if isinstance(detail, list):  # code 9: [[elementId, message], …]

@@ -78,7 +78,9 @@ ACK_COMMENTS = {
     5: "SMS rejected",
 }
 _STATUT = {DeliveryState.PENDING: 3, DeliveryState.DELIVERED: 1, DeliveryState.FAILED: 2}
-_TPOA = re.compile(r"[A-Za-z][A-Za-z0-9]{2,10}")
+#: a name of 3-11 letters and digits starting with a letter, or 3-16 digits (the Tpoa
+#: type of schemas/allmysms/feed.xsd, where the vendor facts behind it are written)
+_TPOA = re.compile(r"[A-Za-z][A-Za-z0-9]{2,10}|[0-9]{3,16}")
 _LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 _MAX_LENGTH, _MAX_LINK = 640, 80
 

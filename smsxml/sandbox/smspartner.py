@@ -105,8 +105,8 @@ def partner_state(sandbox: Sandbox) -> PartnerState:
 def render(values: Mapping[str, Any], fmt: str) -> bytes:
     """Compact JSON with non-ASCII escaped (``\\u00e0`` in the vendor SDK's fixture), or the
     positional XML of the vendor page: single-quoted declaration, strings in CDATA, nested values as
-    nested ``<entry>`` lists. Built with lxml, not the generated class: xsdata can write
-    neither CDATA nor nested entries, and these are the vendor's documented bytes."""
+    nested ``<entry>`` lists. Built with lxml, not the generated class: xsdata cannot write
+    CDATA, and these are the vendor's documented bytes."""
     if fmt != "xml":
         return json.dumps(values, separators=(",", ":")).encode("ascii")
     root = etree.Element("result")

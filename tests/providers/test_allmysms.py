@@ -363,6 +363,29 @@ def test_feed_errors_map_to_typed_errors(
     assert (raised.value.code, raised.value.text) == (code, STATUS_TEXTS[code])
 
 
+@pytest.mark.parametrize(
+    "tpoa",
+    ["Abc", "Abcdefghijk", "Shop2026", "123", "36180", "33612345678", "4917512345678901"],
+)
+def test_tpoa_names_and_numeric_senders_are_taken(
+    client: Allmysms, sandbox: SandboxServer, tpoa: str
+) -> None:
+    """A name of 3-11 letters and digits, or a number of 3-16 digits, is the sender."""
+    result = client.send_feed(feed(FR1, tpoa=tpoa))
+    assert result.status == 100
+    assert sandbox.sandbox.find("allmysms", result.submitted[0].provider_id)[0].sender == tpoa
+
+
+@pytest.mark.parametrize(
+    "tpoa", ["Ab", "Abcdefghijkl", "1Shop", "12", "12345678901234567", "+33612345678", "Shop-1"]
+)
+def test_tpoa_outside_the_rule_is_107(shared_client: Allmysms, tpoa: str) -> None:
+    """One character short or over either limit, a name opening with a digit, a "+": 107."""
+    with pytest.raises(InvalidSender) as raised:
+        shared_client.send_feed(feed(FR1, tpoa=tpoa))
+    assert raised.value.code == 107
+
+
 def test_a_long_link_is_fine_without_tracking(client: Allmysms) -> None:
     """117 is about TRACKING: without it a long link is just text."""
     assert client.send_feed(feed(FR1, message="https://e.fr/" + "a" * 80)).status == 100

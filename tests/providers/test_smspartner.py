@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smsxml import binding
+from smsxml import binding, xmlsafe
 from smsxml.errors import (
     AuthenticationFailed,
     BadInput,
@@ -421,8 +421,8 @@ def test_vn_send_xml_answer(http: httpx.Client, sandbox: SandboxServer) -> None:
         b"<entry>1000000001</entry><entry>1</entry><entry>0.038</entry>"
         b"<entry><![CDATA[EUR]]></entry></result>"
     )
-    assert binding.from_xml(answer.content, Result).entry == [
-        *("true", "200", "1000000001", "1", "0.038", "EUR")
+    assert [e.content for e in binding.from_xml(answer.content, Result).entry] == [
+        *(["true"], ["200"], ["1000000001"], ["1"], ["0.038"], ["EUR"])
     ]
 
 
@@ -545,7 +545,7 @@ def test_error_answer_in_xml(http: httpx.Client, sandbox: SandboxServer) -> None
         b"<?xml version='1.0' encoding='UTF-8'?>\n<result><entry>false</entry><entry>10</entry>"
         + "<entry><![CDATA[Clé API incorrecte]]></entry></result>".encode()
     )
-    assert binding.from_xml(answer.content, Result).entry[1] == "10"
+    assert binding.from_xml(answer.content, Result).entry[1].content == ["10"]
 
 
 def test_me_get_sample(http: httpx.Client, sandbox: SandboxServer) -> None:
@@ -679,6 +679,25 @@ def test_xml_client_reads_nested_validation_errors(xml_client: SmsPartner) -> No
     with pytest.raises(InvalidSender) as raised:
         xml_client.send(message(MOBILE, sender="TooLongSender"))
     assert raised.value.text == "L'emetteur ne peut pas etre plus long que 11 caracteres"
+
+
+def test_code_9_xml_answer_is_schema_valid_and_read_as_a_clear_error(
+    http: httpx.Client, sandbox: SandboxServer, xml_client: SmsPartner
+) -> None:
+    """Code 9 in XML holds one nested <entry> [elementId, message] per problem: result.xsd
+    accepts it, and the client raises the failing field's error with every vendor text."""
+    fields = {"apiKey": KEY, "phoneNumbers": "12", "message": "", "_format": "xml"}
+    answer = http.post(v1(sandbox) + "/send", json=fields)
+    assert answer.status_code == 400
+    root = xmlsafe.parse(answer.content)
+    assert xmlsafe.schema_problems(xmlsafe.load_schema("smspartner/result.xsd"), root) == []
+    assert [len(problem) for problem in root[2]] == [2, 2]
+    with pytest.raises(InvalidRecipient) as raised:
+        xml_client.send_sms(["12"], "")
+    assert raised.value.code == 9
+    assert raised.value.text == (
+        "Ce numero de telephone n'est pas valide (+12); Le message est requis"
+    )
 
 
 def test_xml_client_reads_simple_errors(sandbox: SandboxServer) -> None:
