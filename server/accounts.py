@@ -1,5 +1,6 @@
 """The bridge's accounts: their credits and ledger, and password checks fast enough for
-every SOAP call (argon2 once, then a remembered verification)."""
+every SOAP call (argon2 once, then a remembered verification), bounded in memory and
+slowed, then refused, after failures (smsxml.server.logins)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,55 @@ import hmac
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 
 from smsxml.server.clock import utcnow
+from smsxml.server.logins import LoginGuard
 from smsxml.server.models import Account, LedgerEntry
+from smsxml.server.settings import LoginSettings
 
 if TYPE_CHECKING:
+    from smsxml.server.metrics import Metrics
     from smsxml.server.store import Store
 
-__all__ = ["AccountInfo", "Accounts", "InsufficientCredits"]
+__all__ = ["PASSWORDS", "AccountInfo", "Accounts", "InsufficientCredits"]
+
+#: argon2id with OWASP's first recommended setting (Password Storage Cheat Sheet:
+#: "m=19456 (19 MiB), t=2, p=1"), not argon2-cffi's default (64 MiB, t=3, p=4): a check
+#: costs tens of ms of one core (~55 ms measured here) and 19 MiB, so a process checking
+#: LoginSettings.verifications passwords at once needs a known, small budget. Hashes made
+#: with other parameters (the 64 MiB ones of earlier versions) still verify, and are
+#: rehashed with these on the next successful login.
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_PARALLELISM = 1
+#: the hasher with these parameters: what a stored hash is compared with for rehashing
+PASSWORDS = PasswordHasher(
+    time_cost=ARGON2_TIME_COST,
+    memory_cost=ARGON2_MEMORY_KIB,
+    parallelism=ARGON2_PARALLELISM,
+    type=Type.ID,
+)
 
 #: how often a remembered password verification looks at the stored hash again (a
 #: password changed by another process is then refused within this time)
 AUTH_RECHECK_SECONDS = 30.0
+
+
+def _argon2_threads(count: int) -> ThreadPoolExecutor:
+    """The threads that run argon2 in this process, ``LoginSettings.verifications`` of
+    them. A semaphore would bound the checks at once, not the memory: glibc gives each
+    thread its own malloc arena, and an arena keeps its 19 MiB once freed. Measured with
+    16 concurrent wrong passwords, 2 at a time: 317 MB resident afterwards when the
+    request threads ran argon2 themselves, 52 MB on two argon2 threads (argon2-cffi's
+    default parameters, unbounded: a 1,038 MB peak)."""
+    return ThreadPoolExecutor(count, thread_name_prefix="argon2")
 
 
 class InsufficientCredits(Exception):
@@ -55,11 +87,21 @@ class Accounts:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._hasher = PasswordHasher()
+        self._hasher = PASSWORDS
+        self._dummy_hash: str | None = None
+        self.guard = LoginGuard(store)
+        self._argon2 = _argon2_threads(self.guard.settings.verifications)
         self._auth_cache: dict[str, _Verified] = {}
         self._verify_locks: dict[str, threading.Lock] = {}
         self._cache_key = os.urandom(32)
         self._lock = threading.Lock()
+
+    def configure(self, settings: LoginSettings, metrics: Metrics | None = None) -> None:
+        """Apply the bridge's login settings and count failures in its metrics (the
+        defaults apply until then)."""
+        self.guard = LoginGuard(self.store, settings, metrics)
+        self._argon2.shutdown(wait=False)
+        self._argon2 = _argon2_threads(settings.verifications)
 
     def add(self, name: str, password: str, credits: int = 0) -> AccountInfo:
         now = utcnow()
@@ -151,14 +193,21 @@ class Accounts:
             return [tuple(row) for row in rows]
 
     def authenticate(self, name: str, password: str) -> AccountInfo | None:
-        """The account if ``password`` is right.
+        """The account if ``password`` is right; None if not; the refusal fault (an
+        SmsFault) if this account or client failed too often lately.
 
         argon2 is slow on purpose (tens of ms): too slow for every SOAP call. A success is
         remembered under a keyed digest of the password (never the password itself) with
         the hash it was checked against; every :data:`AUTH_RECHECK_SECONDS` the stored
         hash is read again (a cheap lookup), and only a changed hash (``accounts passwd``,
         maybe in another process) costs argon2 again. Concurrent calls for one account
-        wait for one verification instead of running several."""
+        wait for one verification instead of running several.
+
+        A remembered success skips the failure counters: a client holding the right
+        password is not locked out by someone else guessing at its account. Every other
+        attempt is first checked against them; an unknown name costs the same argon2
+        verification as a wrong password (against a dummy hash), so timing does not tell
+        which names exist."""
         digest = hmac.new(self._cache_key, password.encode(), "sha256").digest()
         cached = self._auth_cache.get(name)
         if (
@@ -167,27 +216,64 @@ class Accounts:
             and hmac.compare_digest(cached.digest, digest)
         ):
             return cached.account
+        client = self.guard.client()
+        had_failures = self.guard.check(name, client)
         row = self._credentials(name)
         if row is None:
-            self._hasher.hash(password)  # same cost whether or not the name exists
+            self._verify(self._dummy(), password)
+            self.guard.failed(name, client)
             return None
         with self._verifying(name):
             cached = self._auth_cache.get(name)
+            password_hash = row.password_hash
             still_valid = (
                 cached is not None
-                and cached.password_hash == row.password_hash
+                and cached.password_hash == password_hash
                 and hmac.compare_digest(cached.digest, digest)
             )
             if not still_valid:
-                try:
-                    self._hasher.verify(row.password_hash, password)
-                except (VerificationError, InvalidHashError):
+                if not self._verify(password_hash, password):
+                    self.guard.failed(name, client)
                     return None
+                if PASSWORDS.check_needs_rehash(password_hash):
+                    password_hash = self._rehash(row.id, password_hash, password)
             account = AccountInfo(row.id, row.name, row.credits)
             self._auth_cache[name] = _Verified(
-                digest, row.password_hash, account, time.monotonic() + AUTH_RECHECK_SECONDS
+                digest, password_hash, account, time.monotonic() + AUTH_RECHECK_SECONDS
             )
+        if had_failures:
+            self.guard.succeeded(name, client)
         return account
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        """argon2 on the process's few argon2 threads (see :func:`_argon2_threads`)."""
+        return self._argon2.submit(self._check, password_hash, password).result()
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy(self) -> str:
+        """A hash of a random password with the current parameters, made once: what an
+        unknown name is verified against."""
+        if self._dummy_hash is None:
+            random_password = os.urandom(16).hex()
+            self._dummy_hash = self._argon2.submit(self._hasher.hash, random_password).result()
+        return self._dummy_hash
+
+    def _rehash(self, account_id: int, old: str, password: str) -> str:
+        """Store the password hashed with the current parameters, unless it was changed
+        meanwhile (``accounts passwd`` wins)."""
+        new = self._argon2.submit(self._hasher.hash, password).result()
+        with self.store.transaction() as db:
+            done = db.execute(
+                update(Account)
+                .where(Account.id == account_id, Account.password_hash == old)
+                .values(password_hash=new)
+            ).rowcount
+        return new if done else old
 
     def _credentials(self, name: str) -> Any:
         with self.store.reader.connect() as db:

@@ -58,7 +58,7 @@ class BridgeApp:
             synchronous=settings.sqlite_synchronous,
             writer_socket=settings.writer_socket,
         )
-        self.metrics.watch_queue(self.store.counts, self.store.queue.oldest_wait)
+        self.metrics.watch_queue(self.counts, self.store.queue.oldest_wait)
         if settings.demo:
             self._add_demo_account()
         self.providers: dict[str, Provider] = {
@@ -199,7 +199,7 @@ class BridgeApp:
 
     def _health(self, request: Request) -> Response:
         try:
-            counts = self.store.counts()
+            counts = self.counts()
         except Exception:
             log.exception("health check: database unreachable")
             return Response(
@@ -209,6 +209,11 @@ class BridgeApp:
             )
         body = {"status": "ok", "database": "ok", "deliveries": counts}
         return Response(json.dumps(body), content_type="application/json")
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries per state for /healthz and /metrics (final ones possibly a little
+        old: ``final_counts_max_age``)."""
+        return self.store.counts(final_max_age=self.settings.final_counts_max_age)
 
     def _metrics(self, request: Request) -> Response:
         return Response(self.metrics.render(), content_type="text/plain; version=0.0.4")
@@ -230,9 +235,8 @@ class BridgeServer:
     ) -> None:
         """``dispatch_process``: dispatch and track in a helper process (``smsxml serve``
         does), not in this one's threads (the tests reach into an in-process dispatcher)."""
-        from waitress.server import create_server
-
         from smsxml.sandbox import PREFIXES, SandboxServer
+        from smsxml.server.connections import create_server
 
         self.sandbox = None
         provider_urls: dict[str, str] = {}
@@ -242,6 +246,7 @@ class BridgeServer:
         try:
             self._server = create_server(
                 lambda environ, start_response: self.app(environ, start_response),
+                settings.http,  # deadlines for slow clients, a cap on connections
                 host=settings.host,
                 port=settings.port,
                 threads=threads,
@@ -262,6 +267,7 @@ class BridgeServer:
             accepting = settings.dispatch.model_copy(update={"workers": 0})
             settings = settings.model_copy(update={"dispatch": accepting})
         self.app = BridgeApp(settings, provider_urls=provider_urls)
+        self.app.store.accounts.configure(settings.logins, self.app.metrics)
         self._thread: threading.Thread | None = None
 
     def _helper_settings(self, provider_urls: dict[str, str]) -> Settings:

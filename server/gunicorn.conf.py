@@ -12,9 +12,15 @@ bind = os.environ.get("SMSXML_BIND", "127.0.0.1:8080")
 # send waits for the database's commit, and gthread workers keep connections alive
 # (sync workers close every connection: a reconnect per call, perf-calibration §1)
 workers = int(os.environ.get("SMSXML_WORKERS", multiprocessing.cpu_count()))
-worker_class = "gthread"
+# gthread with deadlines for reading each request (SMSXML_HTTP__HEADER_TIMEOUT, 10 s;
+# SMSXML_HTTP__BODY_TIMEOUT, 60 s): plain gthread lets a client that sends a byte now and
+# then hold a thread forever (4 such clients stopped a worker: smsxml.server.gunicorn_worker)
+worker_class = "smsxml.server.gunicorn_worker.DeadlineThreadWorker"
 threads = int(os.environ.get("SMSXML_THREADS", 4))
-keepalive = 5
+# open connections per worker at most (the bridge's http.connection_limit); beyond it the
+# worker stops accepting and connections wait in the listen backlog
+worker_connections = int(os.environ.get("SMSXML_HTTP__CONNECTION_LIMIT", 100))
+keepalive = 5  # seconds a kept-alive connection may wait idle
 timeout = 60
 graceful_timeout = 30
 # a request larger than this is refused before the bridge reads it (the bridge's own

@@ -83,6 +83,13 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.logins = Counter(
+            "smsxml_login_failures_total",
+            "Logins that failed (wrong password or unknown account) or were refused "
+            "(too many failures of the account or the client: smsxml.server.logins)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._queue_source: Callable[[], dict[str, int]] | None = None
         self._age_source: Callable[[], float] | None = None
 

@@ -22,7 +22,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["DEFAULT_DATABASE_URL", "DispatchSettings", "ProviderSettings", "Settings"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DispatchSettings",
+    "HttpSettings",
+    "LoginSettings",
+    "ProviderSettings",
+    "Settings",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///smsxml.sqlite3"
 _CONFIG_FILE: ContextVar[str | None] = ContextVar("smsxml_config_file", default=None)
@@ -60,6 +67,47 @@ class DispatchSettings(BaseModel):
     max_attempts: int = 5  # rounds over the route's providers before a row fails
     backoff: float = 1.0  # first retry delay; doubles each attempt
     max_backoff: float = 300.0
+
+
+class LoginSettings(BaseModel):
+    """How password checks are bounded, and failed logins slowed then refused
+    (smsxml.server.logins). Failures are counted in the store's database, per account name
+    and per client address, so every process and node on one database shares them."""
+
+    #: argon2 verifications at once in one process (19 MiB each, smsxml.server.accounts):
+    #: the memory of password checks is bounded whatever the number of concurrent logins
+    verifications: int = Field(default=2, ge=1)
+    window: float = 900.0  # seconds over which failures are counted
+    #: failures in the window before any wait (a user's typos)
+    free_failures: int = 5
+    #: then each further attempt waits this long after the last failure, doubling per
+    #: failure up to max_delay (attempts meanwhile are refused without a check)
+    delay: float = 1.0
+    max_delay: float = 60.0
+    #: failures in the window after which an account name, or a client address, is refused
+    #: for `lockout` seconds after its last failure (addresses get more: NAT, proxies)
+    account_lockout: int = 20
+    address_lockout: int = 100
+    lockout: float = 900.0
+    #: reverse proxies whose X-Forwarded-For names the client (its rightmost address);
+    #: without them, behind a proxy every client shares the proxy's address
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
+class HttpSettings(BaseModel):
+    """Deadlines and a cap on connections of `smsxml serve`'s HTTP server (waitress):
+    slow or stalled clients must not hold connections forever (smsxml.server.connections).
+    """
+
+    #: seconds from a request's first byte until its headers are in
+    header_timeout: float = 10.0
+    #: seconds from the end of the headers until the whole body is in (16 MiB at most:
+    #: 60 s allow ~280 kB/s)
+    body_timeout: float = 60.0
+    #: seconds a kept-alive connection may wait idle for its next request
+    idle_timeout: int = 30
+    #: open connections at most; more wait in the listen backlog until one closes
+    connection_limit: int = 100
 
 
 def _sandbox_providers() -> dict[str, ProviderSettings]:
@@ -114,12 +162,17 @@ class Settings(BaseSettings):
     providers: dict[str, ProviderSettings] = Field(default_factory=_sandbox_providers)
     routes: dict[str, list[str]] = Field(default_factory=_default_routes)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    logins: LoginSettings = Field(default_factory=LoginSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     #: the secret of delivery-callback URL tokens (set it to share them across nodes with
     #: separate databases, or to rotate it); empty: generated and kept per database
     callback_token: str = ""
     #: let a client's dlr_url reach loopback, private or link-local addresses (off: such
     #: reports are not sent, so an account cannot make the bridge probe its own network)
     dlr_private_addresses: bool = False
+    #: seconds /healthz and /metrics reuse their count of Delivered and Failed rows
+    #: (counting them reads every one; Queued and Pending are counted each time)
+    final_counts_max_age: float = 30.0
 
     @classmethod
     def settings_customise_sources(

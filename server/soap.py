@@ -27,7 +27,10 @@ from lxml import etree
 from smsxml import xmlsafe
 from smsxml.errors import BadInput
 from smsxml.server.bridge import Bridge, SendRequest, SmsFault
+from smsxml.server.logins import CLIENT
 from smsxml.server.metrics import Metrics
+from smsxml.server.soapforms import Reading, qualify
+from smsxml.server.soapforms import read as read_form
 from smsxml.server.spyne_service import make_spyne_app
 from smsxml.server.wsdl import TNS
 
@@ -47,25 +50,34 @@ CONTENT_TYPE = "text/xml; charset=utf-8"
 _RESPONSE = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>'
-    f'<tns:{{op}}Response xmlns:tns="{TNS}"><{{field}}>{{value}}</{{field}}></tns:{{op}}Response>'
+    f'<tns:{{op}}Response xmlns:tns="{TNS}"><{{p}}{{field}}>{{value}}</{{p}}{{field}}>'
+    "</tns:{op}Response>"
     "</soap:Body></soap:Envelope>"
 )
 _FAULT = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><soap:Fault>'
     "<faultcode>soap:{kind}</faultcode><faultstring>{text}</faultstring>"
-    f'<detail><tns:smsFault xmlns:tns="{TNS}"><code>{{code}}</code><message>{{text}}</message>'
+    f'<detail><tns:smsFault xmlns:tns="{TNS}"><{{p}}code>{{code}}</{{p}}code>'
+    "<{p}message>{text}</{p}message>"
     "</tns:smsFault></detail></soap:Fault></soap:Body></soap:Envelope>"
 )
 _OPERATIONS = {f"{{{TNS}}}send": "send", f"{{{TNS}}}query": "query"}
 
 
-def fault_document(fault: SmsFault, kind: str | None = None) -> bytes:
+def _prefix(qualified: bool) -> str:
+    """The prefix of an answer's local elements, in the form the request was written in
+    (server/soapforms.py): a client made from the qualified WSDL reads only ``tns:id``."""
+    return "tns:" if qualified else ""
+
+
+def fault_document(fault: SmsFault, kind: str | None = None, qualified: bool = False) -> bytes:
     """A SOAP 1.1 fault for ``fault`` (``kind`` overrides Client/Server, e.g. VersionMismatch)."""
     return _FAULT.format(
         kind=kind or ("Client" if fault.client else "Server"),
         text=escape(fault.text),
         code=fault.code,
+        p=_prefix(qualified),
     ).encode()
 
 
@@ -119,27 +131,43 @@ class SoapEndpoint:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        client = CLIENT.set(environ)  # whom a failed login counts against (both lanes)
+        try:
+            return self._respond(environ, start_response)
+        finally:
+            CLIENT.reset(client)
+
+    def _respond(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         started = time.perf_counter()
         operation = "unknown"
+        reading = Reading()
         try:
             body = self._read(environ)
-            operation, payload, cleaned = self._payload(body)
+            operation, payload, cleaned = self._payload(body, reading)
             if self.fast_lane:
-                status, answer = "200 OK", self._answer(operation, payload)
+                status, answer = "200 OK", self._answer(operation, payload, reading.qualified)
             else:
-                if cleaned:  # spyne refuses xsi:types it does not know (SOAP-ENC:Struct)
+                # spyne refuses xsi:types it does not know (SOAP-ENC:Struct) and reads
+                # only the form it was read into; it decodes a body as UTF-8 whatever its
+                # XML declaration says (a UTF-16 request was a traceback and ServerError)
+                utf8 = (payload.getroottree().docinfo.encoding or "").upper() == "UTF-8"
+                if cleaned or reading.changed or not utf8:
                     body = etree.tostring(payload.getroottree())
-                return self._spyne(environ, start_response, body, operation, started)
+                return self._spyne(
+                    environ, start_response, body, operation, started, reading.qualified
+                )
         except SmsFault as fault:
             status, answer = (
                 "500 Internal Server Error",
-                fault_document(fault, getattr(fault, "kind", None)),
+                fault_document(fault, getattr(fault, "kind", None), reading.qualified),
             )
             self.metrics.fault(operation, fault.code)
         except Exception:  # never a traceback to the client, never the request in a log
             self.metrics.log.exception("internal error in %s", operation)
             status = "500 Internal Server Error"
-            answer = fault_document(SmsFault("ServerError", client=False))
+            answer = fault_document(SmsFault("ServerError", client=False), None, reading.qualified)
             self.metrics.fault(operation, "ServerError")
         self.metrics.request(operation, time.perf_counter() - started)
         start_response(
@@ -159,9 +187,10 @@ class SoapEndpoint:
         stream = environ["wsgi.input"]
         return stream.read(length) if length else stream.read(limit + 1)
 
-    def _payload(self, body: bytes) -> tuple[str, etree._Element, bool]:
+    def _payload(self, body: bytes, reading: Reading) -> tuple[str, etree._Element, bool]:
         """The operation, its (schema-valid) payload element and whether xsi:type
-        annotations were removed from it; or the right fault."""
+        annotations were removed from it; or the right fault. ``reading`` learns the
+        request's form (qualified or not) as soon as it is known, for the fault too."""
         try:
             envelope = xmlsafe.parse(body, limits=SOAP_LIMITS, refuse_pis=True)  # SOAP 1.1 §3
         except BadInput as error:
@@ -186,6 +215,7 @@ class SoapEndpoint:
         if operation is None or payload is None:
             name = etree.QName(payload).localname if payload is not None else "nothing"
             raise SmsFault("InvalidRequest", f"Unknown operation: {name}.")
+        read_form(body, payload, TNS, reading)  # qualified, SOAP-encoded, nil → one form
         cleaned = _drop_xsi_types(body, payload)
         if not self.schema.validate(payload):
             fields = {etree.QName(c).localname: c for c in payload if isinstance(c.tag, str)}
@@ -198,7 +228,7 @@ class SoapEndpoint:
             raise SmsFault("InvalidRequest", f"Invalid request: {message[:300]}")
         return operation, payload, cleaned
 
-    def _answer(self, operation: str, payload: etree._Element) -> bytes:
+    def _answer(self, operation: str, payload: etree._Element, qualified: bool) -> bytes:
         """The fast lane: read the validated payload directly, answer from a template."""
         fields = {c.tag: c for c in payload if isinstance(c.tag, str)}
 
@@ -210,7 +240,9 @@ class SoapEndpoint:
             value = self.bridge.query(
                 text("username"), text("password"), text("message_id"), text("mobile")
             )
-            return _RESPONSE.format(op="query", field="status", value=escape(value)).encode()
+            return _RESPONSE.format(
+                op="query", field="status", value=escape(value), p=_prefix(qualified)
+            ).encode()
         request = SendRequest(
             username=text("username"),
             password=text("password"),
@@ -223,7 +255,9 @@ class SoapEndpoint:
             dlr_url=text("dlr_url").strip() or None,
         )
         value = self.bridge.send(request)
-        return _RESPONSE.format(op="send", field="id", value=escape(value)).encode()
+        return _RESPONSE.format(
+            op="send", field="id", value=escape(value), p=_prefix(qualified)
+        ).encode()
 
     def _spyne(
         self,
@@ -232,26 +266,38 @@ class SoapEndpoint:
         body: bytes,
         operation: str,
         started: float,
+        qualified: bool,
     ) -> Iterable[bytes]:
-        """Hand the checked request to spyne (the body was consumed: give it a copy)."""
+        """Hand the checked request to spyne (the body was consumed: give it a copy);
+        its answer (written unqualified) is put in the request's form before it leaves."""
         inner = dict(environ)
         inner["wsgi.input"] = io.BytesIO(body)
         inner["CONTENT_LENGTH"] = str(len(body))
         inner["REQUEST_METHOD"] = "POST"
         inner["QUERY_STRING"] = ""
-        captured: list[str] = []
+        captured: list[tuple[str, list[tuple[str, str]]]] = []
 
         def spyne_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured.append(status)
-            return (
-                start_response(status, headers, exc_info)
-                if exc_info
-                else start_response(status, headers)
-            )
+            captured.append((status, headers))
+            return lambda data: None  # the body is the iterable spyne returns
 
         answer = b"".join(self.spyne(inner, spyne_start))
-        if captured and not captured[0].startswith("200"):
+        status, headers = captured[0]
+        if not status.startswith("200"):
             detail = xmlsafe.parse(answer).find(f".//{{{TNS}}}smsFault/code")
             self.metrics.fault(operation, detail.text if detail is not None else "ServerError")
+        if qualified:
+            document = xmlsafe.parse(answer)
+            soap_body = document.find(f"{{{SOAP_ENV}}}Body")
+            if soap_body is not None and len(soap_body):
+                wrapper = soap_body[0]
+                if wrapper.tag == f"{{{SOAP_ENV}}}Fault":
+                    for detail in wrapper.iterfind(f"detail/{{{TNS}}}smsFault"):
+                        qualify(detail)
+                else:
+                    qualify(wrapper)
+            answer = etree.tostring(document, xml_declaration=True, encoding="UTF-8")
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(answer)))])
         self.metrics.request(operation, time.perf_counter() - started)
         return [answer]

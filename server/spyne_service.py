@@ -153,6 +153,13 @@ def _unqualify_response(ctx: Any) -> None:
             child.tag = etree.QName(child).localname
 
 
+#: spyne's own size cap. Its default, 2 MiB, refused ("Request too long") sends the
+#: endpoint accepts (16 MiB, SOAP_LIMITS in .soap: 100,000 recipients are ~3.5 MB): the
+#: endpoint checks the size first, spyne re-reads a checked body, which re-encoding can
+#: grow (character references)
+SPYNE_MAX_BYTES = 64 * 1024 * 1024
+
+
 def make_spyne_app(bridge: Bridge) -> WsgiApplication:
     """The spyne WSGI application answering send and query through ``bridge``.
 
@@ -169,4 +176,4 @@ def make_spyne_app(bridge: Bridge) -> WsgiApplication:
         out_protocol=out_protocol,
     )
     app.bridge = bridge
-    return WsgiApplication(app)
+    return WsgiApplication(app, max_content_length=SPYNE_MAX_BYTES)

@@ -13,6 +13,7 @@ import fcntl
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -32,6 +33,7 @@ from smsxml.status import DeliveryState
 __all__ = ["Store", "sqlite_file"]
 
 QUEUED = DeliveryState.QUEUED.value
+PENDING = DeliveryState.PENDING.value
 
 
 def sqlite_file(url: str) -> str | None:
@@ -102,6 +104,8 @@ class Store:
         self._local = threading.local()
         self._raw: list[Any] = []
         self._thread_writer = threading.Lock()
+        self._final_lock = threading.Lock()
+        self._final_counts: tuple[float, dict[str, int] | None] = (0.0, None)
         self._writer_lock_path: str | None = None
         self._writer_lock: tuple[int, IO[bytes]] | None = None
         if database_file is not None:
@@ -258,14 +262,34 @@ class Store:
             )
             return [tuple(row) for row in rows]
 
-    def counts(self) -> dict[str, int]:
-        """How many deliveries are in each state (for /metrics and /healthz)."""
+    def counts(self, *, final_max_age: float = 0.0) -> dict[str, int]:
+        """How many deliveries are in each state (for /metrics and /healthz).
+
+        Queued and Pending rows (the backlog, short) are counted from their index every
+        time. Delivered and Failed rows only grow, and counting them reads all of them: they
+        are recounted at most every ``final_max_age`` seconds, so that a probe or a scraper
+        hitting /healthz cannot make the database read the whole table each time."""
+        live = (QUEUED, PENDING)
         with self.reader.connect() as db:
-            rows = db.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+            rows = db.execute(
+                select(Delivery.state, func.count())
+                .where(Delivery.state.in_(live))
+                .group_by(Delivery.state)
+            )
             counts = {state: count for state, count in rows}
             waiting = db.execute(
                 select(func.sum(Message.recipients)).where(Message.pending.is_not(None))
             ).scalar()
+            with self._final_lock:
+                counted_at, final = self._final_counts
+                if final is None or time.monotonic() - counted_at >= final_max_age:
+                    rows = db.execute(
+                        select(Delivery.state, func.count())
+                        .where(Delivery.state.not_in(live))
+                        .group_by(Delivery.state)
+                    )
+                    final = {state: count for state, count in rows}
+                    self._final_counts = (time.monotonic(), final)
         if waiting:
             counts[QUEUED] = counts.get(QUEUED, 0) + int(waiting)
-        return counts
+        return {**counts, **final}

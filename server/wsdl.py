@@ -4,7 +4,8 @@ spyne's, with two changes made at serving time:
 - the service address is the configured public URL (never the request's Host header,
   which a client or a proxy controls);
 - ``sms.xsd`` is inlined in place of its ``xs:import``, so a client fetches one document
-  (wsimport, wsdl.exe and zeep with external fetches forbidden all cope with that).
+  (wsimport, wsdl.exe and zeep with external fetches forbidden all cope with that);
+- the inlined schema gets the element form its document's clients need (:data:`FORMS`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ from lxml import etree
 
 from smsxml import xmlsafe
 
-__all__ = ["DOCUMENT_WSDL", "RPC_WSDL", "TNS", "render"]
+__all__ = ["DOCUMENT_WSDL", "FORMS", "RPC_WSDL", "TNS", "render"]
 
 TNS = "http://smsxml.org/isms/1"
 DOCUMENT_WSDL = "isms/sms.wsdl"
 RPC_WSDL = "isms/sms-rpc.wsdl"
 SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 XS_NS = "http://www.w3.org/2001/XMLSchema"
+
+#: elementFormDefault of the inlined sms.xsd, per document. Qualified for the
+#: document/literal WSDL: from unqualified local elements .NET's svcutil falls back to
+#: XmlSerializer message contracts (``sendResponse send(send send)``) without defining
+#: them, and the proxy does not compile. Unqualified for the rpc/literal WSDL: what its
+#: clients sent and read before, and the form rpc/literal gives its parts anyway. The
+#: endpoint reads both and answers in the form it was asked in (server/soap.py).
+FORMS = {DOCUMENT_WSDL: "qualified", RPC_WSDL: "unqualified"}
 
 
 def _load(relative: str) -> etree._Element:
@@ -38,6 +47,7 @@ def render(document: str, address: str) -> bytes:
     for schema in root.iter(f"{{{XS_NS}}}schema"):
         for imported in schema.findall(f"{{{XS_NS}}}import"):
             included = _load(f"isms/{imported.get('schemaLocation')}")
+            included.set("elementFormDefault", FORMS[document])
             parent = schema.getparent()
             parent.replace(schema, included)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -446,6 +446,10 @@ class SoapClient(Provider):
 
     def _optional(self, operation: str, values: dict[str, Any], name: str, value: Any) -> None:
         if value is None:
+            if name in self._parameters[operation]:
+                # an rpc part cannot be optional (WSDL 1.1 has no minOccurs for parts), so
+                # zeep insists on one for schedule and dlr_url: SkipValue leaves it out
+                values[name] = zeep.xsd.SkipValue
             return
         if name not in self._parameters[operation]:
             raise PermanentFailure(

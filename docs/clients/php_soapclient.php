@@ -5,10 +5,12 @@
 //       the document/literal WSDL: one array of named parameters per call;
 //   php php_soapclient.php --rpc 'http://127.0.0.1:8080/api/soap/sms.wsdl' 306912345678
 //       the rpc/literal WSDL, for code written against the real iSMS, which calls
-//       $client->send($user, $pass, $from, $to, $text, 'UTF-8', false) positionally.
+//       $client->send($user, $pass, $from, $to, $text, 'UTF-8', false) positionally,
+//       with the schedule and the delivery-report URL as two more arguments if it likes.
 // (Debian 12: apt-get install php-cli php-soap; see docs/clients.md.)
 //
-// Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...
+// Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...,
+// sender_fault=..., sender_code=...; with --rpc also scheduled_id=..., scheduled_status=...
 
 $args = array_slice($argv, 1);
 $rpc = ($args[0] ?? '') === '--rpc';
@@ -27,16 +29,16 @@ $client = new SoapClient($wsdl, [
 ]);
 
 // The two bindings carry the same request; only the PHP call differs.
-function send_message(SoapClient $client, bool $rpc, string $user, string $pass, array $mobiles, string $text): string
+function send_message(SoapClient $client, bool $rpc, string $user, string $pass, array $mobiles, string $text, string $from = 'smsxml'): string
 {
     $to = (object) ['recipients' => $mobiles];
     if ($rpc) {
-        return $client->send($user, $pass, 'smsxml', $to, $text, 'UTF-8', false);
+        return $client->send($user, $pass, $from, $to, $text, 'UTF-8', false);
     }
     $answer = $client->send([
         'username' => $user,
         'password' => $pass,
-        'from' => 'smsxml',
+        'from' => $from,
         'to' => $to,
         'message' => $text,
         'coding' => 'UTF-8',
@@ -87,4 +89,23 @@ try {
 } catch (SoapFault $fault) {
     echo "fault={$fault->getMessage()}\n";
     echo "code={$fault->detail->smsFault->code}\n";
+}
+
+// A sender the service refuses: the same SoapFault, another code.
+try {
+    send_message($client, $rpc, $username, $password, $mobiles, 'Hello', 'Not a sender!');
+    echo "sender_fault=none\n";
+} catch (SoapFault $fault) {
+    echo "sender_fault={$fault->getMessage()}\n";
+    echo "sender_code={$fault->detail->smsFault->code}\n";
+}
+
+// The real iSMS's last two parameters, positionally: a schedule in strtotime() words and
+// the URL its delivery reports go to. Sent tomorrow, so it is still Queued today.
+if ($rpc) {
+    $to = (object) ['recipients' => $mobiles];
+    $id = $client->send($username, $password, 'smsxml', $to, 'Tomorrow', 'GSM', false,
+                        '+1 day', 'http://127.0.0.1:9/dlr?ref=php');
+    echo "scheduled_id=$id\n";
+    echo "scheduled_status=" . $client->query($username, $password, $id, $mobiles[0]) . "\n";
 }

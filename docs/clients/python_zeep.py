@@ -64,4 +64,6 @@ try:
     print("fault=none")
 except zeep.exceptions.Fault as fault:
     print(f"fault={fault.message}")
-    print(f"code={fault.detail.findtext('{http://smsxml.org/isms/1}smsFault/code')}")
+    # the WSDL's local elements are qualified: code is in the service's namespace too
+    tns = "{http://smsxml.org/isms/1}"
+    print(f"code={fault.detail.findtext(f'{tns}smsFault/{tns}code')}")

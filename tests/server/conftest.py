@@ -21,6 +21,7 @@ def bridge_settings(tmp_path: Path, name: str = "bridge", **overrides: Any) -> S
         "port": 0,
         "sqlite_synchronous": "NORMAL",
         "dlr_private_addresses": True,  # the tests' dlr_url receivers are on loopback
+        "final_counts_max_age": 0.0,  # /healthz shows what a test just made final
         "dispatch": DispatchSettings(
             workers=2, idle=0.02, backoff=0.05, max_backoff=0.2, max_attempts=3
         ),

@@ -182,7 +182,9 @@ def test_send_faults(bridge: BridgeServer, fields: dict[str, object], code: str,
     assert caught.value.message == text
     assert caught.value.code.endswith("Client")
     detail = caught.value.detail.find(f"{{{TNS}}}smsFault")
-    assert detail.findtext("code") == code and detail.findtext("message") == text
+    # zeep reads ?wsdl, whose local elements are qualified: so is the fault's detail
+    assert detail.findtext(f"{{{TNS}}}code") == code
+    assert detail.findtext(f"{{{TNS}}}message") == text
 
 
 def test_insufficient_credits_queues_nothing(make_bridge: object) -> None:
@@ -287,6 +289,88 @@ def test_xsi_typed_send_and_query_are_answered(bridge: BridgeServer) -> None:
     assert answer.status_code == 200, answer.text
     status = etree.fromstring(answer.content).findtext(f".//{{{TNS}}}queryResponse/status")
     assert status in ("Queued", "Pending", "Delivered")
+
+
+def _qualified(body: str) -> str:
+    """``body`` with every local element of the operation in the target namespace, as a
+    client made from the qualified document/literal WSDL writes it."""
+    names = ("username", "password", "from", "to", "recipients", "message", "coding", "flash")
+    for name in (*names, "message_id", "mobile"):
+        body = body.replace(f"<{name}>", f"<t:{name}>").replace(f"</{name}>", f"</t:{name}>")
+    return body
+
+
+PLAIN_SEND = (
+    f'<soap:Envelope xmlns:soap="{ENV}"><soap:Body><t:send xmlns:t="{TNS}">'
+    "<username>demo</username><password>demo</password><from>Shop</from>"
+    "<to><recipients>306912345678</recipients></to><message>Hello</message>"
+    "<coding>GSM</coding><flash>false</flash></t:send></soap:Body></soap:Envelope>"
+)
+
+
+@pytest.mark.parametrize("qualified", [True, False], ids=["qualified", "unqualified"])
+def test_both_element_forms_are_answered_in_their_form(
+    bridge: BridgeServer, qualified: bool
+) -> None:
+    """Local elements qualified (the document/literal WSDL's form) or not (the rpc WSDL's)
+    are both read; the answer and the fault detail come back in the request's form, the
+    only one a client made from that WSDL reads."""
+    form = _qualified if qualified else (lambda body: body)
+    local = f"{{{TNS}}}" if qualified else ""
+    answer = _post(bridge, form(PLAIN_SEND))
+    assert answer.status_code == 200, answer.text
+    message_id = etree.fromstring(answer.content).findtext(f".//{{{TNS}}}sendResponse/{local}id")
+    assert message_id is not None and len(message_id) == 12, answer.text
+    answer = _post(bridge, form(QUERY.replace("NOPE", message_id)))
+    assert answer.status_code == 200, answer.text
+    status = etree.fromstring(answer.content).findtext(f".//{local}status")
+    assert status in ("Queued", "Pending", "Delivered"), answer.text
+    refused = _post(bridge, form(PLAIN_SEND.replace("<from>Shop<", "<from>Bad sender!<")))
+    detail = etree.fromstring(refused.content).find(f".//detail/{{{TNS}}}smsFault")
+    assert detail.findtext(f"{local}code") == "InvalidSender", refused.text
+    assert detail.findtext(f"{local}message") == "Invalid sender identity."
+
+
+ENCODED = (
+    f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{ENV}" xmlns:ns1="{TNS}"'
+    ' xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
+    ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+    ' xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/"'
+    ' SOAP-ENV:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><SOAP-ENV:Body>'
+    '<ns1:send><username xsi:type="xsd:string">demo</username>'
+    '<password xsi:type="xsd:string">demo</password><from xsi:type="xsd:string">Shop</from>'
+    "{to}"
+    '<message xsi:type="xsd:string">Hello</message><coding xsi:type="xsd:string">GSM</coding>'
+    '<flash xsi:type="xsd:boolean">false</flash>'
+    '<schedule xsi:nil="true"/><dlr_url xsi:nil="true"/>'
+    "</ns1:send></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+)
+ITEMS = (
+    '<item xsi:type="xsd:string">306912345678</item><item xsi:type="xsd:string">306912345679</item>'
+)
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        f'<to xsi:type="SOAP-ENC:Array" SOAP-ENC:arrayType="xsd:string[2]">{ITEMS}</to>',
+        '<to xsi:type="SOAP-ENC:Struct"><recipients xsi:type="SOAP-ENC:Array"'
+        f' SOAP-ENC:arrayType="xsd:string[2]">{ITEMS}</recipients></to>',
+    ],
+    ids=["to-array", "recipients-array"],
+)
+def test_soap_encoded_arrays_are_recipients(bridge: BridgeServer, to: str) -> None:
+    """rpc/encoded requests (PHP without a WSDL, Axis 1): ``to`` as a SOAP-ENC array, or a
+    struct whose ``recipients`` is one, gives every item as a recipient; nil optional parts
+    are absent parts."""
+    answer = _post(bridge, ENCODED.format(to=to))
+    assert answer.status_code == 200, answer.text
+    message_id = etree.fromstring(answer.content).findtext(f".//{{{TNS}}}sendResponse/id")
+    assert message_id is not None and len(message_id) == 12, answer.text
+    for mobile in ("306912345678", "306912345679"):
+        query = QUERY.replace("NOPE", message_id).replace("306912345678", mobile)
+        answer = _post(bridge, query)
+        assert answer.status_code == 200, answer.text  # "No such message…" otherwise
 
 
 @pytest.mark.parametrize(

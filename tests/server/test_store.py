@@ -159,6 +159,27 @@ def test_final_states_never_change(store: Store) -> None:
 
 
 @pytest.mark.usefixtures("moved_clock")
+def test_final_counts_are_reused_within_their_age_and_the_backlog_never(store: Store) -> None:
+    """counts() recounts Delivered/Failed only once they are older than final_max_age (they
+    are the whole table); Queued and Pending are counted afresh on every call."""
+    account = store.accounts.add("acme", "pw", 10)
+    store.acceptance.accept(
+        account,
+        sender="Acme",
+        text="hi",
+        coding="GSM",
+        flash=False,
+        recipients=["306912345678", "306912345679"],
+        parts=1,
+    )
+    assert store.counts(final_max_age=3600) == {"Queued": 2}
+    first, second = store.queue.claim("w", 10, lease=60)
+    store.queue.record(Outcomes(accepted=[(first.id, "isms", "P-1")], failed=[(second.id, "no")]))
+    assert store.counts(final_max_age=3600) == {"Pending": 1}  # Failed: counted an hour ago
+    assert store.counts(final_max_age=0) == {"Pending": 1, "Failed": 1}
+    assert store.counts(final_max_age=3600) == {"Pending": 1, "Failed": 1}
+
+
 def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None:
     """A row claimed by a worker that died is claimed again once its lease ran out."""
     account = store.accounts.add("acme", "pw", 10)

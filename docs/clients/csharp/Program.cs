@@ -6,7 +6,8 @@
 //   mono Client.exe 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 // (wsdl.exe and csc on Windows; Debian 12: apt-get install mono-devel; see docs/clients.md.)
 //
-// Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...
+// Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...,
+// sender_fault=..., sender_code=...
 
 using System;
 using System.Collections.Generic;
@@ -62,12 +63,30 @@ class Program
         catch (SoapException fault)
         {
             Console.WriteLine("fault=" + fault.Message);
-            var ns = new XmlNamespaceManager(new NameTable());
-            ns.AddNamespace("sms", "http://smsxml.org/isms/1");
-            XmlNode code = fault.Detail?.SelectSingleNode("sms:smsFault/code", ns);
-            Console.WriteLine("code=" + code?.InnerText);
+            Console.WriteLine("code=" + Code(fault));
+        }
+
+        // A sender the service refuses: the same kind of fault, another code.
+        try
+        {
+            sms.send(username, password, "Not a sender!", mobiles.ToArray(), "Hello",
+                     Coding.GSM, false, null, null);
+            Console.WriteLine("sender_fault=none");
+        }
+        catch (SoapException fault)
+        {
+            Console.WriteLine("sender_fault=" + fault.Message);
+            Console.WriteLine("sender_code=" + Code(fault));
         }
         return 0;
+    }
+
+    // The WSDL's elements are qualified: smsFault's code is in the service's namespace.
+    static string Code(SoapException fault)
+    {
+        var ns = new XmlNamespaceManager(new NameTable());
+        ns.AddNamespace("sms", "http://smsxml.org/isms/1");
+        return fault.Detail?.SelectSingleNode("sms:smsFault/sms:code", ns)?.InnerText;
     }
 
     static string Env(string name, string fallback)

@@ -7,7 +7,8 @@
 //   java -cp /usr/share/java/jaxws-rt.jar:classes Client 'http://127.0.0.1:8080/soap?wsdl' 306912345678
 // (Debian 12: apt-get install jaxws default-jdk-headless; see docs/clients.md.)
 //
-// Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...
+// Prints one line per fact: id=..., status <mobile>=<status>, fault=..., code=...,
+// sender_fault=..., sender_code=...
 
 import java.net.URL;
 import java.util.ArrayList;
@@ -18,7 +19,7 @@ import java.util.Map;
 
 import org.smsxml.isms.Coding;
 import org.smsxml.isms.Recipients;
-import org.smsxml.isms.SmsFault_Exception;
+import org.smsxml.isms.SmsFaultMessage;
 import org.smsxml.isms.SmsPortType;
 import org.smsxml.isms.SmsService;
 import org.smsxml.isms.Status;
@@ -66,9 +67,19 @@ public class Client {
             sms.send(username, password + "-wrong", "smsxml", to, "Hello", Coding.GSM, false,
                      null, null);
             System.out.println("fault=none");
-        } catch (SmsFault_Exception fault) {
+        } catch (SmsFaultMessage fault) {
             System.out.println("fault=" + fault.getMessage());
             System.out.println("code=" + fault.getFaultInfo().getCode().value());
+        }
+
+        // A sender the service refuses: the same exception, another code.
+        try {
+            sms.send(username, password, "Not a sender!", to, "Hello", Coding.GSM, false,
+                     null, null);
+            System.out.println("sender_fault=none");
+        } catch (SmsFaultMessage fault) {
+            System.out.println("sender_fault=" + fault.getMessage());
+            System.out.println("sender_code=" + fault.getFaultInfo().getCode().value());
         }
     }
 

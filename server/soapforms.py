@@ -1,0 +1,125 @@
+"""The forms one ``send`` or ``query`` arrives in, read into the one form ``sms.xsd``
+checks, and the form to answer in.
+
+Clients of the same contract write it in four ways, all of them correct for the WSDL
+or the habits they were made from:
+
+- **unqualified** local elements (``<username>``): rpc/literal clients (the parts are
+  unqualified by WS-I BP R2735) and every client made from our WSDLs before they
+  were served qualified;
+- **qualified** local elements (``<tns:username>``): clients made from the
+  document/literal WSDL, which says ``elementFormDefault="qualified"`` (server/wsdl.py);
+  they expect the answer's children qualified too, and an unqualified ``<id>`` reads as
+  null in .NET and JAXB, so the answer follows the request's form;
+- **SOAP-encoded** (rpc/encoded, the habit of PHP, Axis 1 and code written for the real
+  iSMS): ``<to xsi:type="SOAP-ENC:Array" SOAP-ENC:arrayType="xsd:string[2]">`` with
+  ``<item>`` children, or ``to`` as a struct whose ``recipients`` is such an array, and
+  ``SOAP-ENC``/``encodingStyle`` attributes the literal schema does not allow;
+- **nil** for an argument left out (PHP SoapClient sends ``<schedule xsi:nil="true"/>``
+  for the optional rpc parts a positional call does not give): read as absent.
+
+:func:`read` rewrites the payload in place into the unqualified literal form; the raw
+body is searched first, so the common request pays for none of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+__all__ = ["Reading", "qualify", "read"]
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_ENC_ATTRIBUTE = f"{{{SOAP_ENC}}}"
+_ENCODING_STYLE = f"{{{SOAP_ENV}}}encodingStyle"
+_ARRAY_TYPE = f"{{{SOAP_ENC}}}arrayType"
+_XSI_TYPE = f"{{{XSI}}}type"
+_XSI_NIL = f"{{{XSI}}}nil"
+#: the repeated child of Recipients, whatever an encoded array called its items
+RECIPIENT = "recipients"
+
+
+@dataclass
+class Reading:
+    """What :func:`read` learnt of a request: its form, and whether it changed the tree."""
+
+    qualified: bool = False
+    changed: bool = False
+
+
+def read(body: bytes, payload: etree._Element, tns: str, reading: Reading) -> None:
+    """Rewrite ``payload`` (the body's operation element, in ``tns``) into the
+    unqualified literal form; ``reading`` says what it found."""
+    prefix = f"{{{tns}}}"
+    children = [c for c in payload if isinstance(c.tag, str)]
+    if any(c.tag.startswith(prefix) for c in children):
+        reading.qualified = reading.changed = True
+    for child in children:
+        if child.tag.startswith(prefix):
+            child.tag = child.tag[len(prefix) :]
+        grandchildren = [g for g in child if isinstance(g.tag, str)]
+        # a list of recipients is written in one form: the first item says which
+        if grandchildren and grandchildren[0].tag.startswith(prefix):
+            reading.changed = True
+            for grandchild in grandchildren:
+                if grandchild.tag.startswith(prefix):
+                    grandchild.tag = grandchild.tag[len(prefix) :]
+    if XSI.encode() in body:
+        for child in children:
+            if child.get(_XSI_NIL) in ("true", "1"):
+                payload.remove(child)
+                reading.changed = True
+    if SOAP_ENC.encode() in body:
+        _decode(payload)
+        reading.changed = True
+
+
+def _is_array(element: etree._Element) -> bool:
+    """A SOAP-encoded array: ``SOAP-ENC:arrayType``, or ``xsi:type`` naming SOAP-ENC:Array."""
+    if element.get(_ARRAY_TYPE) is not None:
+        return True
+    declared = element.get(_XSI_TYPE)
+    if not declared:
+        return False
+    prefix, _, local = declared.rpartition(":")
+    return local == "Array" and element.nsmap.get(prefix or None) == SOAP_ENC
+
+
+def _items_as_recipients(array: etree._Element) -> list[etree._Element]:
+    items = [item for item in array if isinstance(item.tag, str)]
+    for item in items:
+        item.tag = RECIPIENT
+    return items
+
+
+def _decode(payload: etree._Element) -> None:
+    """SOAP encoding (SOAP 1.1 §5) into the literal form: arrays of recipients become
+    repeated ``recipients``, and the encoding's own attributes go."""
+    to = payload.find("to")
+    if to is not None:
+        if _is_array(to):
+            _items_as_recipients(to)
+        else:
+            for inner in [c for c in to if isinstance(c.tag, str) and _is_array(c)]:
+                index = to.index(inner)
+                to.remove(inner)
+                for offset, item in enumerate(_items_as_recipients(inner)):
+                    to.insert(index + offset, item)
+    for element in payload.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name in [n for n in element.attrib if n.startswith(_ENC_ATTRIBUTE)]:
+            del element.attrib[name]
+        element.attrib.pop(_ENCODING_STYLE, None)
+
+
+def qualify(wrapper: etree._Element) -> None:
+    """Put the children of ``wrapper`` (an answer's ``sendResponse`` or ``queryResponse``,
+    or a fault's ``smsFault``) in its namespace: the qualified form."""
+    namespace = etree.QName(wrapper).namespace
+    for child in wrapper:
+        if isinstance(child.tag, str) and not child.tag.startswith("{"):
+            child.tag = f"{{{namespace}}}{child.tag}"
