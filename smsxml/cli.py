@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from smsxml.errors import BadInput, Problem
+from smsxml.feedreport import DEFAULT_MAX_ERRORS
 
 if TYPE_CHECKING:
     from smsxml.server.settings import Settings
@@ -29,9 +30,42 @@ PROGRESS_THRESHOLD = 8 * 1024 * 1024
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def _print_problems(path: Path, problems: list[Problem]) -> None:
+def _problem_printer(path: Path, output_format: str = "text") -> Callable[[Problem], None]:
+    """Prints one problem of ``path`` at once, as found: ``FILE:LINE:COLUMN: message``, or
+    one JSON object per line for machines."""
+    if output_format == "json":
+
+        def emit(problem: Problem) -> None:
+            fields = {"line": problem.line, "column": problem.column, "message": problem.message}
+            click.echo(json.dumps({"file": str(path), **fields}, ensure_ascii=False))
+
+    else:
+
+        def emit(problem: Problem) -> None:
+            click.echo(problem.format(str(path)))
+
+    return emit
+
+
+def _print_problems(path: Path, problems: list[Problem], output_format: str = "text") -> None:
+    emit = _problem_printer(path, output_format)
     for problem in problems:
-        click.echo(problem.format(str(path)), err=False)
+        emit(problem)
+
+
+def _print_hidden(path: Path, hidden: int, max_errors: int) -> None:
+    """The line that ends a listing cut short by --max-errors: how many were not shown."""
+    if hidden:
+        click.echo(f"{path}: {hidden} more problem(s) not shown (--max-errors {max_errors})")
+
+
+_MAX_ERRORS = click.option(
+    "--max-errors",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_ERRORS,
+    show_default=True,
+    help="Problems printed per file; the rest are only counted (0: no limit).",
+)
 
 
 @contextmanager
@@ -78,23 +112,49 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=_FILE)
-@click.option("-q", "--quiet", is_flag=True, help="Print problems only, no summary.")
-def validate(files: tuple[Path, ...], quiet: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print problems only, no verdict on stderr.")
+@_MAX_ERRORS
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COLUMN: message lines; json: one object per problem and line, "
+    "then one summary object per file.",
+)
+def validate(files: tuple[Path, ...], quiet: bool, max_errors: int, output_format: str) -> None:
     """Validate allmysms feeds (XML or JSON) and provider answers (XML).
 
-    Exit status 0 when every file is valid, 1 otherwise; one FILE:LINE:COLUMN line per
-    problem.
+    Exit status 0 when every file is valid, 1 otherwise. Problems are printed as they are
+    found, one FILE:LINE:COLUMN line each, up to --max-errors per file; a last line says
+    how many more there were. With --format json every line is a JSON object:
+    {"file", "line", "column", "message"} per problem, then {"file", "valid",
+    "problems", "not_shown", "recipients"} per file.
     """
     from smsxml.documents import validate_path
 
+    limit = max_errors or None
     failed = False
     for path in files:
+        emit = _problem_printer(path, output_format)
         with _progress(path, f"validating {path.name}") as progress:
-            report = validate_path(path, progress=progress)
-        _print_problems(path, report.problems)
-        failed |= bool(report.problems)
+            report = validate_path(path, progress=progress, emit=emit, limit=limit)
+        hidden = report.hidden
+        failed |= report.count > 0
+        if output_format == "json":
+            summary = {
+                "file": str(path),
+                "valid": report.count == 0,
+                "problems": report.count,
+                "not_shown": hidden,
+                "recipients": report.recipients,
+            }
+            click.echo(json.dumps(summary, ensure_ascii=False))
+            continue
+        _print_hidden(path, hidden, max_errors)
         if not quiet:
-            verdict = f"{len(report.problems)} problem(s)" if report.problems else "valid"
+            verdict = f"{report.count} problem(s)" if report.count else "valid"
             count = f", {report.recipients} recipient(s)" if report.recipients else ""
             click.echo(f"{path}: {verdict}{count}", err=True)
     sys.exit(1 if failed else 0)
@@ -108,19 +168,28 @@ def validate(files: tuple[Path, ...], quiet: bool) -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
 )
-def convert(file: Path, target: str, output: Path | None) -> None:
-    """Convert an allmysms feed between XML and JSON, losing nothing.
+@_MAX_ERRORS
+def convert(file: Path, target: str, output: Path | None, max_errors: int) -> None:
+    """Convert an allmysms feed between XML and JSON, losing nothing, one recipient at a
+    time (any size in little memory).
 
-    The feed is validated first; an invalid feed is not converted (exit 1).
+    The feed is validated first; an invalid feed is not converted (exit 1) and its
+    problems are printed as `smsxml validate` prints them.
     """
-    from smsxml.convert import convert_feed
+    from smsxml.convert import FeedRefused, convert_feed
 
+    emit = _problem_printer(file)
     try:
         if output is None:
-            convert_feed(file, target, sys.stdout)
+            convert_feed(file, target, sys.stdout, emit=emit, limit=max_errors or None)
         else:
             with output.open("w", encoding="utf-8") as out:
-                convert_feed(file, target, out)
+                convert_feed(file, target, out, emit=emit, limit=max_errors or None)
+    except FeedRefused as refused:
+        _print_hidden(file, refused.report.hidden, max_errors)
+        if output is not None:
+            output.unlink(missing_ok=True)
+        sys.exit(1)
     except BadInput as error:
         _print_problems(file, error.problems)
         if output is not None:
@@ -159,7 +228,7 @@ def inspect(file: Path, per_recipient: bool, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"recipients:  {summary.recipients}")
-    click.echo("encoding:    " + ", ".join(f"{k} ×{v}" for k, v in data["encodings"].items()))
+    click.echo("encoding:    " + ", ".join(f"{k} ×{v}" for k, v in summary.encodings.items()))
     for parts, count in sorted(summary.parts.items()):
         click.echo(f"{parts} part(s):  {count} recipient(s)")
     click.echo(f"total parts: {summary.total_parts}")

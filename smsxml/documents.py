@@ -1,6 +1,6 @@
 """The XML and JSON documents smsxml knows, recognised by their root, and how each is
-validated. Feeds go through the streaming validator; answers are small and are parsed
-whole, checked against their schema and bound to their generated class."""
+validated. Feeds, XML or JSON, go through the streaming validators; answers are small and
+are parsed whole, checked against their schema and bound to their generated class."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from lxml import etree
 
 from smsxml import xmlsafe
 from smsxml.errors import BadInput, Problem
-from smsxml.feeds import json_to_element, tree_problems
-from smsxml.feedstream import FeedReport, fill_columns, validate_xml_feed
+from smsxml.feedreport import Emit, FeedReport, Reporter
+from smsxml.feedstream import fill_columns, validate_xml_feed
 from smsxml.generated.allmysms import Response as AllmysmsAnswer
 from smsxml.generated.net2sms import Response as Net2smsAnswer
 from smsxml.generated.smspartner import Result as SmsPartnerAnswer
@@ -77,30 +77,36 @@ def detect(path: str | Path) -> tuple[Kind, str]:
     return kind, "xml"
 
 
-def validate_path(path: str | Path, *, progress: Callable[[int], None] | None = None) -> FeedReport:
-    """Every problem of the document at ``path``, whatever its kind."""
+def validate_path(
+    path: str | Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    emit: Emit | None = None,
+    limit: int | None = None,
+) -> FeedReport:
+    """Every problem of the document at ``path``, whatever its kind: handed to ``emit``
+    as found, or kept; only the first ``limit`` are passed on (None: all), the rest
+    counted in the report."""
+    from smsxml.jsonfeed import validate_json_feed  # ijson: only JSON feeds need it
+
     path = Path(path)
+    reporter = Reporter(emit, limit)
     try:
         kind, syntax = detect(path)
         if syntax == "json":
-            return _validate_json_feed(path)
+            return validate_json_feed(path, progress=progress, emit=emit, limit=limit)
         if kind.root == "DATA":
-            return validate_xml_feed(path, progress=progress)
-        return _validate_answer(path, kind)
+            return validate_xml_feed(path, progress=progress, emit=emit, limit=limit)
+        reporter.extend(_answer_problems(path, kind))
     except BadInput as error:
-        return FeedReport(problems=error.problems)
+        reporter.extend(error.problems)
     except UnicodeDecodeError as error:
-        return FeedReport(problems=[Problem(1, 1, f"not UTF-8: {error.reason}")])
+        reporter(Problem(1, 1, f"not UTF-8: {error.reason}"))
+    return reporter.report
 
 
-def _validate_json_feed(path: Path) -> FeedReport:
-    text = path.read_text(encoding="utf-8-sig")
-    root, positions = json_to_element(text)
-    problems = tree_problems(root, positions.where)
-    return FeedReport(recipients=len(positions.sms), problems=problems)
-
-
-def _validate_answer(path: Path, kind: Kind) -> FeedReport:
+def _answer_problems(path: Path, kind: Kind) -> list[Problem]:
+    """An answer is small (a few elements): parsed whole, its problems listed."""
     root = xmlsafe.parse_file(path)
     problems = xmlsafe.schema_problems(xmlsafe.load_schema(kind.schema), root)
     if not problems:
@@ -110,4 +116,4 @@ def _validate_answer(path: Path, kind: Kind) -> FeedReport:
             binding.bind(root, kind.cls)
         except BadInput as error:
             problems = error.problems
-    return FeedReport(problems=fill_columns(path, problems))
+    return fill_columns(path, problems)

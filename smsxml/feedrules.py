@@ -20,7 +20,7 @@ import re
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from smsxml.errors import Problem
@@ -53,8 +53,12 @@ class FeedRules:
         date: str | None = None,
         *,
         where: dict[str, tuple[int, int]] | None = None,
+        sink: Callable[[Problem], None] | None = None,
     ) -> None:
+        # with a sink, problems go out as they are found (bounded memory for feeds whose
+        # every recipient is wrong); without, they are kept in ``problems``
         self.problems: list[Problem] = []
+        self._sink = sink or self.problems.append
         at = where or {}
         nowhere = (0, 0)
         numbers = [int(n) for n in PLACEHOLDER.findall(message)]
@@ -95,7 +99,7 @@ class FeedRules:
         self.param_uses = [uses.get(n, 0) for n in range(1, expected + 1)]
 
     def _add(self, where: tuple[int, int], message: str, tag: str = "") -> None:
-        self.problems.append(Problem(where[0], where[1], message, tag))
+        self._sink(Problem(where[0], where[1], message, tag))
 
     def check(
         self,
@@ -208,26 +212,38 @@ class DuplicateFinder:
 
     def problems(self) -> list[Problem]:
         """Every repeated recipient, at the line of each repetition."""
-        found: list[Problem] = []
-        if self._candidates:
+        return list(self.iter_problems())
+
+    def close(self) -> None:
+        """Drop the spool file (done by :meth:`iter_problems`; call when stopped before)."""
+        self._spool.close()
+
+    def iter_problems(self, line_of: Callable[[int], int] | None = None) -> Iterator[Problem]:
+        """Every repeated recipient, one at a time, in the order they were added.
+
+        ``line_of`` turns a stored line into the line printed for the first listing (a
+        JSON feed stores the ordinal of each SMS object; its line is found on demand).
+        """
+        try:
+            if not self._candidates:
+                return
             first_line: dict[int, int] = {}
             for numbers, lines in self._chunks():
                 if self._candidates.isdisjoint(numbers):
                     continue
                 for index, number in enumerate(numbers):
-                    if number in self._candidates:
-                        line, column = lines[index] & 0xFFFFFFFF, lines[index] >> 32
-                        if number in first_line:
-                            found.append(
-                                Problem(
-                                    line,
-                                    column,
-                                    f"duplicate recipient {number} (first listed on line "
-                                    f"{first_line[number]})",
-                                    "MOBILEPHONE",
-                                )
-                            )
-                        else:
-                            first_line[number] = line
-        self._spool.close()
-        return found
+                    if number not in self._candidates:
+                        continue
+                    line, column = lines[index] & 0xFFFFFFFF, lines[index] >> 32
+                    if number not in first_line:
+                        first_line[number] = line
+                        continue
+                    first = first_line[number] if line_of is None else line_of(first_line[number])
+                    yield Problem(
+                        line,
+                        column,
+                        f"duplicate recipient {number} (first listed on line {first})",
+                        "MOBILEPHONE",
+                    )
+        finally:
+            self._spool.close()

@@ -4,7 +4,8 @@ JSON is mapped onto the very same XML tree (``{"DATA": {"MESSAGE": …, "SMS": [
 → ``<DATA><MESSAGE>…</MESSAGE><SMS>…</SMS></DATA>``, each element stamped with the line of
 its JSON object), so one schema and one set of rules judge both, and XML ⇄ JSON loses
 nothing. JSON values are written as strings, as the vendor's example does
-(``"DYNAMIC": "2"``). For feeds too large for memory, see :mod:`smsxml.feedstream`.
+(``"DYNAMIC": "2"``). For feeds too large for memory, see :mod:`smsxml.feedstream` (XML)
+and :mod:`smsxml.jsonfeed` (JSON), which use the same schema and rules.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "feed_problems",
     "feed_to_json",
     "feed_to_xml",
+    "fill_element",
     "header_skeleton",
     "json_to_element",
     "rules_for",
@@ -128,15 +130,37 @@ def json_to_element(text: str) -> tuple[etree._Element, JsonPositions]:
 
 
 def _fill(element: etree._Element, value: Any, lines: _Lines, positions: JsonPositions) -> None:
+    def mark(entry: Any) -> None:
+        positions.sms.append(lines(getattr(entry, "offset", 0)))
+
+    def last() -> tuple[int, int]:
+        return positions.sms[-1] if positions.sms else positions.data
+
+    fill_element(element, value, on_sms=mark, where=last)
+
+
+def fill_element(
+    element: etree._Element,
+    value: Any,
+    *,
+    on_sms: Callable[[Any], None] | None = None,
+    where: Callable[[], tuple[int, int]] = lambda: (1, 1),
+) -> etree._Element:
+    """Put a decoded JSON value into ``element`` as the XML it stands for: objects become
+    children in schema order, lists repeated siblings, scalars text (``true`` → "1").
+
+    ``on_sms`` is told of each SMS object as it is placed; ``where`` places the error
+    raised for a value XML cannot hold. Returns ``element``.
+    """
     if isinstance(value, dict):
         order = CHILD_ORDER.get(element.tag, [])
         rank = {name: index for index, name in enumerate(order)}
         for key, item in sorted(value.items(), key=lambda kv: rank.get(kv[0], len(rank))):
             for entry in item if isinstance(item, list) else [item]:
                 child = etree.SubElement(element, key)
-                if key == "SMS":
-                    positions.sms.append(lines(getattr(entry, "offset", 0)))
-                _fill(child, entry, lines, positions)
+                if key == "SMS" and on_sms is not None:
+                    on_sms(entry)
+                fill_element(child, entry, on_sms=on_sms, where=where)
     elif value is None:
         pass
     elif isinstance(value, bool):
@@ -144,8 +168,8 @@ def _fill(element: etree._Element, value: Any, lines: _Lines, positions: JsonPos
     elif isinstance(value, str | int | float):
         element.text = str(value)
     else:
-        line, column = positions.sms[-1] if positions.sms else positions.data
-        raise BadInput(Problem(line, column, f"unexpected JSON value in {element.tag}"))
+        raise BadInput(Problem(*where(), f"unexpected JSON value in {element.tag}"))
+    return element
 
 
 def element_to_json(element: etree._Element) -> dict[str, Any]:
@@ -224,8 +248,13 @@ def schema_problems_located(root: etree._Element, where: Where = xml_where) -> l
     return problems
 
 
-def rules_for(header: list[etree._Element], where: Where, root: etree._Element) -> FeedRules:
-    """The rules of a feed, from its header elements."""
+def rules_for(
+    header: list[etree._Element],
+    where: Where,
+    root: etree._Element,
+    sink: Callable[[Problem], None] | None = None,
+) -> FeedRules:
+    """The rules of a feed, from its header elements (problems to ``sink`` when given)."""
     fields = {child.tag: child for child in header}
     message, dynamic, date = fields.get("MESSAGE"), fields.get("DYNAMIC"), fields.get("DATE")
     try:
@@ -237,6 +266,7 @@ def rules_for(header: list[etree._Element], where: Where, root: etree._Element) 
         dynamic_value,
         date.text if date is not None else None,
         where={tag: _header_place(el, where, root) for tag, el in fields.items()},
+        sink=sink,
     )
 
 

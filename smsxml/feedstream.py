@@ -10,8 +10,11 @@ them; a last pass over the raw lines finds the column of every problem.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import itertools
+import warnings
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +25,7 @@ from lxml import etree
 
 from smsxml import xmlsafe
 from smsxml.errors import BadInput, Problem
+from smsxml.feedreport import ColumnFiller, Emit, FeedReport, Reporter
 from smsxml.feedrules import MAX_MESSAGE_LENGTH, DuplicateFinder, FeedRules, render
 from smsxml.feeds import (
     FEED_SCHEMA,
@@ -36,14 +40,6 @@ from smsxml.text import count_parts, encoding_for
 __all__ = ["FeedReport", "FeedSummary", "fill_columns", "inspect_xml_feed", "validate_xml_feed"]
 
 Progress = Callable[[int], None]
-
-
-@dataclass
-class FeedReport:
-    """What validating one feed found."""
-
-    recipients: int = 0
-    problems: list[Problem] = field(default_factory=list)
 
 
 class _Position:
@@ -63,14 +59,52 @@ class _Position:
         return min(self.size, int(line * self.bytes_per_line))
 
 
-def validate_xml_feed(path: str | Path, *, progress: Progress | None = None) -> FeedReport:
-    """Every problem of an XML feed: not well-formed, schema, and the rules beyond it."""
+def validate_xml_feed(
+    path: str | Path,
+    *,
+    progress: Progress | None = None,
+    emit: Emit | None = None,
+    limit: int | None = None,
+) -> FeedReport:
+    """Every problem of an XML feed: not well-formed, schema, and the rules beyond it.
+
+    With ``emit``, each problem goes out as soon as it is found, placed to the column, in
+    the order found, and the report only counts them; without, they are kept and sorted.
+    Either way only the first ``limit`` are placed and passed on (None: all).
+    """
     path = Path(path)
+    reporter = Reporter(emit, limit)
+    if reporter.streaming:
+        filler = ColumnFiller(path)
+        reporter.place = filler
+    try:
+        _validate(path, reporter, progress)
+    finally:
+        if reporter.streaming:
+            filler.close()
+    report = reporter.report
+    if not reporter.streaming:
+        report.problems = fill_columns(path, sorted(report.problems))
+    return report
+
+
+class _SchemaFailed(Exception):
+    """An SMS broke the schema: the first pass stops there (libxml2 would keep every later
+    violation in its log until the end, memory growing with the errors)."""
+
+
+def _validate(path: Path, reporter: Reporter, progress: Progress | None) -> None:
+    with contextlib.closing(DuplicateFinder()) as duplicates:
+        _validate_with(path, reporter, progress, duplicates)
+
+
+def _validate_with(
+    path: Path, reporter: Reporter, progress: Progress | None, duplicates: DuplicateFinder
+) -> None:
     schema = xmlsafe.load_schema(FEED_SCHEMA)
-    report = FeedReport()
-    duplicates = DuplicateFinder()
-    rules = None
     schema_failed = False
+    rules = None
+    seen = [0]  # recipients the first pass judged by the rules
     tell = None
     if progress is not None:
         position = _Position(path)
@@ -80,25 +114,43 @@ def validate_xml_feed(path: str | Path, *, progress: Progress | None = None) -> 
         first = next(stream, None)
         if first is not None:
             header = list(first.itersiblings(preceding=True))[::-1]
-            rules = rules_for(header, xml_where, first.getparent())
-            report.recipients = _check_stream(first, stream, rules, duplicates, tell)
+            rules = rules_for(header, xml_where, first.getparent(), sink=reporter)
+            _check_stream(first, stream, rules, duplicates, tell, schema, seen)
+            reporter.report.recipients = seen[0]
+    except _SchemaFailed:
+        schema_failed = True
+        _abandon(stream)
     except BadInput as error:
         if all(problem.line == 0 for problem in error.problems):
             schema_failed = True
         else:  # not well-formed: nothing after this point can be read
-            report.problems += error.problems
+            reporter.extend(error.problems)
+    except BaseException:  # the caller's emit stopped us, or ^C
+        _abandon(stream)
+        raise
     if progress is not None:
         progress(path.stat().st_size)
     if schema_failed:
         try:
-            report.problems += _locate_schema_problems(path, schema)
+            count = _locate_schema_problems(path, schema, reporter, rules, duplicates, seen[0])
+            reporter.report.recipients = count
         except BadInput as error:  # what libxml2 stopped at once validation had failed
-            report.problems += error.problems
-    if rules is not None:
-        report.problems += rules.problems
-    report.problems += duplicates.problems()
-    report.problems = fill_columns(path, sorted(report.problems))
-    return report
+            reporter.extend(error.problems)
+    for problem in duplicates.iter_problems():
+        reporter(problem)
+
+
+def _abandon(stream: Iterator[etree._Element]) -> None:
+    """Stop a parse half-way. lxml opened the file itself and closes it only at the end
+    of the document: dropping the parse closes it through the garbage collector, with a
+    ResourceWarning that says nothing useful here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+        del stream
+        gc.collect()
 
 
 def _check_stream(
@@ -107,8 +159,10 @@ def _check_stream(
     rules: FeedRules,
     duplicates: DuplicateFinder,
     tell: Callable[[int], None] | None,
-) -> int:
-    """The hot loop: the rules and the duplicate finder on every SMS; returns the count.
+    schema: etree.XMLSchema,
+    seen: list[int],
+) -> None:
+    """The hot loop: the rules and the duplicate finder on every SMS, counted in ``seen``.
 
     Written for speed (about a microsecond of Python per recipient). The schema checks
     the shape of every entry as the stream goes, so the fast path only asks what XSD
@@ -129,18 +183,26 @@ def _check_stream(
     numbers, lines = array("q"), array("q")
     add_number, add_line = numbers.append, lines.append
     count = 0
+
+    def slow(sms: etree._Element) -> None:
+        """What the fast path doubts: the rules for exact messages, then the schema alone
+        on this entry (still whole), to stop the pass at the first violation."""
+        check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
+        if not schema.validate(sms):
+            raise _SchemaFailed
+
     try:  # the stream raises at its end when the schema failed: keep what was read
         for sms in itertools.chain((first,), rest):
             count += 1
             if len(sms) != size:
-                check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
+                slow(sms)
                 continue
             mobile_element = sms[0]
             mobile = mobile_element.text or ""
             if is_valid(mobile) is None:
                 is_valid = msisdn_checker(mobile[:3])
                 if is_valid(mobile) is None:
-                    check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
+                    slow(sms)
                     continue
             if uses:
                 if only_weight:
@@ -153,7 +215,7 @@ def _check_stream(
                         length += weight * len(param.text or "")
                 # param is the last PARAM: one proxy for its text and its tag
                 if length > limit or param.tag != last_tag:
-                    check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
+                    slow(sms)
                     continue
             add_number(int(mobile))
             add_line(mobile_element.sourceline or 0)  # column 0: filled in at the end
@@ -165,17 +227,30 @@ def _check_stream(
                     tell(sms.sourceline or 0)
     finally:
         duplicates.add_batch(numbers, lines)
-    return count
+        seen[0] = count
 
 
-def _locate_schema_problems(path: Path, schema: etree.XMLSchema) -> list[Problem]:
-    """Second pass: each SMS validated alone, the header and stray elements together."""
-    problems: list[Problem] = []
+def _locate_schema_problems(
+    path: Path,
+    schema: etree.XMLSchema,
+    emit: Emit,
+    rules: FeedRules | None,
+    duplicates: DuplicateFinder,
+    judged: int,
+) -> int:
+    """Second pass, once the schema failed: each SMS validated alone, the header and stray
+    elements together; the rules for the recipients after the ``judged`` first (the first
+    pass stopped there). Returns the number of recipients."""
     header: list[etree._Element] = []
     misplaced: list[etree._Element] = []
     last: etree._Element | None = None
+    count = 0
     stream = xmlsafe.ElementStream(path, tag="SMS")
     for sms in stream:
+        if stream.root is not None and stream.root.tag != "DATA":
+            continue  # one clear problem, below, rather than one per entry (read to the
+            # end: lxml closes the file it opened only then)
+        count += 1
         between = []
         for sibling in sms.itersiblings(preceding=True):
             if sibling.tag == "SMS":
@@ -183,22 +258,28 @@ def _locate_schema_problems(path: Path, schema: etree.XMLSchema) -> list[Problem
             between.append(copy.deepcopy(sibling))
         (misplaced if last is not None else header).extend(reversed(between))
         if not schema.validate(sms):
-            problems += [xmlsafe.log_problem(entry) for entry in schema.error_log]
+            for entry in schema.error_log:
+                emit(xmlsafe.log_problem(entry))
+        if rules is not None and count > judged:
+            check_recipient(sms, (sms.sourceline or 0, 0), rules, duplicates)
         last = sms
     root = stream.root
     if root is None:
-        return problems or [Problem(1, 1, "empty document")]
+        emit(Problem(1, 1, "empty document"))
+        return 0
     if root.tag != "DATA":
-        return [Problem(root.sourceline or 1, 0, f"expected <DATA>, found <{root.tag}>", root.tag)]
+        emit(Problem(root.sourceline or 1, 0, f"expected <DATA>, found <{root.tag}>", root.tag))
+        return 0
     if last is None:
         header = [copy.deepcopy(element) for element in root]
     else:
         misplaced += [copy.deepcopy(element) for element in last.itersiblings()]
     if not schema.validate(header_skeleton(header, misplaced)):
-        problems += [xmlsafe.log_problem(entry) for entry in schema.error_log]
+        for entry in schema.error_log:
+            emit(xmlsafe.log_problem(entry))
     if last is None:
-        problems.append(Problem(root.sourceline or 1, 0, "DATA has no SMS", "DATA"))
-    return problems
+        emit(Problem(root.sourceline or 1, 0, "DATA has no SMS", "DATA"))
+    return count
 
 
 def fill_columns(path: Path, problems: list[Problem]) -> list[Problem]:

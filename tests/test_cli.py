@@ -193,3 +193,104 @@ def test_large_files_get_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert run.returncode == 0
     assert b"validating big.xml" in drawn and b"100%" in drawn
     assert b"valid, 180000 recipient(s)" in drawn
+
+
+def _numbers_feed(path: Path, numbers: list[str]) -> Path:
+    """An XML feed, one SMS per line from line 3 on, with these MOBILEPHONEs."""
+    lines = [f"  <SMS><MOBILEPHONE>{n}</MOBILEPHONE></SMS>" for n in numbers]
+    path.write_text("<DATA>\n  <MESSAGE>Hi</MESSAGE>\n" + "\n".join(lines) + "\n</DATA>\n")
+    return path
+
+
+def test_validate_prints_problems_in_the_order_found(tmp_path: Path) -> None:
+    """Problems leave as they are found, not sorted at the end: the duplicate on line 4 is
+    only known once the whole feed is read, so it follows the bad number of line 5."""
+    feed = _numbers_feed(tmp_path / "feed.xml", ["33612345678", "33612345678", "301234567890"])
+    run = smsxml("validate", str(feed))
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        f"{feed}:5:8: MOBILEPHONE 301234567890 is not a valid phone number",
+        f"{feed}:4:8: duplicate recipient 33612345678 (first listed on line 3)",
+    ]
+
+
+def test_validate_max_errors_prints_a_count_of_the_rest(tmp_path: Path) -> None:
+    """--max-errors N prints N problems, then one line counting the others; 0 prints all."""
+    feed = _numbers_feed(tmp_path / "feed.xml", [f"3012345678{i:02d}" for i in range(7)])
+    run = smsxml("validate", "--max-errors", "2", str(feed))
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        f"{feed}:3:8: MOBILEPHONE 301234567800 is not a valid phone number",
+        f"{feed}:4:8: MOBILEPHONE 301234567801 is not a valid phone number",
+        f"{feed}: 5 more problem(s) not shown (--max-errors 2)",
+    ]
+    assert run.stderr.strip() == f"{feed}: 7 problem(s), 7 recipient(s)"
+    every = smsxml("validate", "--max-errors", "0", str(feed))
+    assert len(every.stdout.splitlines()) == 7 and "more problem" not in every.stdout
+
+
+def test_validate_format_json_gives_one_object_per_line(tmp_path: Path) -> None:
+    """--format json: each line parses, one object per problem, then each file's summary."""
+    feed = _numbers_feed(tmp_path / "feed.xml", ["33612345678", "301234567890", "1"])
+    run = smsxml("validate", "--format", "json", "--max-errors", "1", str(feed), str(EXAMPLE))
+    assert run.returncode == 1
+    objects = [json.loads(line) for line in run.stdout.splitlines()]
+    assert objects == [
+        {
+            "file": str(feed),
+            "line": 4,
+            "column": 8,
+            "message": "MOBILEPHONE 301234567890 is not a valid phone number",
+        },
+        # "1": refused by the schema's pattern and by the number rules
+        {"file": str(feed), "valid": False, "problems": 3, "not_shown": 2, "recipients": 3},
+        {"file": str(EXAMPLE), "valid": True, "problems": 0, "not_shown": 0, "recipients": 3},
+    ]
+
+
+def _verdicts(path: Path) -> tuple[list[str], dict[str, object]]:
+    """The messages (positions differ between syntaxes) and the summary of a validation."""
+    run = smsxml("validate", "--format", "json", "--max-errors", "0", str(path))
+    *problems, summary = [json.loads(line) for line in run.stdout.splitlines()]
+    del summary["file"]
+    return sorted(p["message"] for p in problems), summary
+
+
+def test_a_json_feed_gets_the_verdicts_of_its_xml_twin(tmp_path: Path) -> None:
+    """validate, convert and inspect say the same of a feed whether it is XML or JSON."""
+    as_json = tmp_path / "campaign.json"
+    assert smsxml("convert", str(EXAMPLE), "--to", "json", "-o", str(as_json)).returncode == 0
+    assert _verdicts(as_json) == _verdicts(EXAMPLE) == ([], _verdicts(EXAMPLE)[1])
+    assert _verdicts(EXAMPLE)[1]["recipients"] == 3
+    inspected = [smsxml("inspect", str(p), "--per-recipient", "--json") for p in (EXAMPLE, as_json)]
+    assert inspected[0].returncode == 0 and inspected[0].stdout == inspected[1].stdout
+    back = smsxml("convert", str(as_json), "--to", "xml")
+    assert back.returncode == 0 and "<PARAM_1>Γιώργος</PARAM_1>" in back.stdout
+
+    # the same invalid feed, written in each syntax
+    xml = tmp_path / "bad.xml"
+    xml.write_text(
+        EXAMPLE.read_text(encoding="utf-8")
+        .replace("<TPOA>Cabinet</TPOA>", "<TPOA>9</TPOA>")
+        .replace("33698765432", "301234567890")
+        .replace("<PARAM_1>Jean</PARAM_1>", ""),
+        encoding="utf-8",
+    )
+    data = json.loads(as_json.read_text(encoding="utf-8"))
+    data["DATA"]["TPOA"] = "9"
+    data["DATA"]["SMS"][1]["MOBILEPHONE"] = "301234567890"
+    del data["DATA"]["SMS"][0]["PARAM_1"]
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    messages, summary = _verdicts(bad_json)
+    assert (messages, summary) == _verdicts(xml)
+    assert len(messages) == 3 and summary["problems"] == 3
+
+
+def test_convert_refuses_with_a_count_past_max_errors(tmp_path: Path) -> None:
+    """convert prints the problems of a refused feed as validate does, the rest counted."""
+    feed = _numbers_feed(tmp_path / "feed.xml", [f"3012345678{i:02d}" for i in range(4)])
+    out = tmp_path / "out.json"
+    run = smsxml("convert", str(feed), "--to", "json", "-o", str(out), "--max-errors", "1")
+    assert run.returncode == 1 and not out.exists()
+    assert run.stdout.splitlines()[1:] == [f"{feed}: 3 more problem(s) not shown (--max-errors 1)"]

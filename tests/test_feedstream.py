@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smsxml import feeds, xmlsafe
-from smsxml.errors import BadInput
+from smsxml.errors import BadInput, Problem
 from smsxml.feedstream import fill_columns, inspect_xml_feed, validate_xml_feed
 
 GOOD = """<?xml version="1.0" encoding="UTF-8"?>
@@ -182,3 +182,58 @@ def test_memory_stays_flat_from_100k_to_1m_recipients(tmp_path: Path) -> None:
 def test_schema_is_loaded_from_local_files_only() -> None:
     """The feed schema compiles from schemas/ without any network access."""
     assert xmlsafe.load_schema("allmysms/feed.xsd") is xmlsafe.load_schema("allmysms/feed.xsd")
+
+
+def test_problems_leave_before_the_feed_is_read(tmp_path: Path) -> None:
+    """The first problem is handed out while most of the feed is still unread: emit stops
+    the validation, and the progress never reached the end of the file."""
+    path = tmp_path / "big.xml"
+    with path.open("w") as out:
+        out.write(
+            "<DATA><MESSAGE>Hi</MESSAGE>\n<SMS><MOBILEPHONE>301234567890</MOBILEPHONE></SMS>\n"
+        )
+        for i in range(140_000):
+            out.write(f"<SMS><MOBILEPHONE>336{12000000 + i:08d}</MOBILEPHONE></SMS>\n")
+        out.write("</DATA>\n")
+    seen: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def emit(problem: Problem) -> None:
+        raise Stop(f"{problem.line}:{problem.column}")
+
+    with pytest.raises(Stop, match="^2:6$"):
+        validate_xml_feed(path, progress=seen.append, emit=emit)
+    assert all(position < path.stat().st_size for position in seen)
+
+
+def test_a_schema_dense_feed_is_judged_whole(tmp_path: Path) -> None:
+    """When the schema fails early the first pass stops there; the second pass still finds
+    the schema's problems and the rules' for every later recipient, each once."""
+    path = _write(
+        tmp_path,
+        "<DATA><MESSAGE>Hi</MESSAGE>\n"
+        "<SMS><MOBILEPHONE>301234567890</MOBILEPHONE></SMS>\n"
+        "<SMS><MOBILEPHONE>x1</MOBILEPHONE></SMS>\n"
+        "<SMS><MOBILEPHONE>301234567891</MOBILEPHONE></SMS>\n"
+        "<SMS><MOBILEPHONE>33612345678</MOBILEPHONE><FOO/></SMS>\n"
+        "<SMS><MOBILEPHONE>301234567890</MOBILEPHONE></SMS>\n"
+        "</DATA>\n",
+    )
+    shown: list[Problem] = []
+    report = validate_xml_feed(path, emit=shown.append)
+    assert [(p.line, p.message.split(":")[0][:36]) for p in shown] == [
+        (2, "MOBILEPHONE 301234567890 is not a va"),
+        (3, "Element 'MOBILEPHONE'"),
+        (4, "MOBILEPHONE 301234567891 is not a va"),
+        (5, "Element 'FOO'"),
+        (5, "SMS must carry no PARAM_n (DYNAMIC),"),
+        (6, "MOBILEPHONE 301234567890 is not a va"),
+        (6, "duplicate recipient 301234567890 (fi"),
+    ]
+    assert (report.count, report.recipients, report.problems) == (7, 5, [])
+    with pytest.raises(BadInput) as caught:
+        feeds.feed_from_xml(path.read_bytes())
+    in_memory = fill_columns(path, caught.value.problems)
+    assert sorted(shown) == sorted(in_memory)
