@@ -59,6 +59,7 @@ class BridgeApp:
             writer_socket=settings.writer_socket,
         )
         self.metrics.watch_queue(self.counts, self.store.queue.oldest_wait)
+        self.store.accounts.configure(settings.logins, self.metrics)
         if settings.demo:
             self._add_demo_account()
         self.providers: dict[str, Provider] = {
@@ -267,7 +268,6 @@ class BridgeServer:
             accepting = settings.dispatch.model_copy(update={"workers": 0})
             settings = settings.model_copy(update={"dispatch": accepting})
         self.app = BridgeApp(settings, provider_urls=provider_urls)
-        self.app.store.accounts.configure(settings.logins, self.app.metrics)
         self._thread: threading.Thread | None = None
 
     def _helper_settings(self, provider_urls: dict[str, str]) -> Settings:

@@ -45,7 +45,6 @@ def _get() -> BridgeApp:
                 if settings.sandbox:
                     settings = settings.model_copy(update={"sandbox": False})
                 bridge = BridgeApp(settings)
-                bridge.store.accounts.configure(settings.logins, bridge.metrics)
                 bridge.start()  # nothing to start when dispatch runs elsewhere
                 atexit.register(bridge.stop)
                 _bridge = bridge
