@@ -117,11 +117,8 @@ class BridgeApp:
         """The delivery-callback URL given to ``provider`` (None if it sends none); worked
         out once per provider, as every send carries it."""
         if provider not in self._callback_urls:
-            base = (
-                self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-            ).rstrip("/")
             self._callback_urls[provider] = (
-                f"{base}/dlr/{provider}/{self.tracker.token(provider)}"
+                f"{self.settings.base_url}/dlr/{provider}/{self.tracker.token(provider)}"
                 if self.tracker.accepts_callbacks(provider)
                 else None
             )
@@ -177,10 +174,7 @@ class BridgeApp:
         return response(environ, start_response)
 
     def _rpc_wsdl(self, request: Request) -> Response:
-        base = (
-            self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        ).rstrip("/")
-        return Response(render(RPC_WSDL, base + RPC_PATH), content_type=XML)
+        return Response(render(RPC_WSDL, self.settings.base_url + RPC_PATH), content_type=XML)
 
     def _callback(self, request: Request, provider: str, token: str) -> Response | NotFound:
         fields: dict[str, Any] = dict(request.args)

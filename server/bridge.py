@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from smsxml.numbers import invalid_msisdns
-from smsxml.schedule import parse_schedule
+from smsxml.schedule import ATHENS, parse_schedule
 from smsxml.server.accounts import AccountInfo, InsufficientCredits
 from smsxml.server.clock import utcnow
 from smsxml.server.store import Store
@@ -43,8 +42,6 @@ FAULTS = {
 #: alphanumeric up to 11 characters, or digits up to 16 (the iSMS and net2sms rule).
 #: DECISION: letters and digits only in alphanumeric senders (allmysms' TPOA rule).
 SENDER = re.compile(r"[0-9]{1,16}|[A-Za-z0-9]{1,11}")
-#: schedules are read as Greek local time, like the PHP service they imitate
-SCHEDULE_ZONE = ZoneInfo("Europe/Athens")
 
 
 class SmsFault(Exception):
@@ -160,7 +157,7 @@ class Bridge:
     def _schedule(schedule: str | None) -> datetime | None:
         if not schedule or not schedule.strip():
             return None
-        now = datetime.now(SCHEDULE_ZONE)
+        now = datetime.now(ATHENS)  # read as Greek local time, as iSMS's PHP does
         try:
             moment = parse_schedule(schedule, now)
         except ValueError:

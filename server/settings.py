@@ -200,7 +200,12 @@ class Settings(BaseSettings):
             _CONFIG_FILE.reset(token)
 
     @property
+    def base_url(self) -> str:
+        """Where clients and providers reach the bridge: ``public_url``, else the address
+        it listens on (no trailing slash)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
     def address(self) -> str:
         """The service address published in the WSDL."""
-        base = self.public_url or f"http://{self.host}:{self.port}"
-        return base.rstrip("/") + self.soap_path
+        return self.base_url + self.soap_path
