@@ -5,6 +5,11 @@ Hostile input is normal input. The parsers built here:
 - refuse a DOCTYPE (it is how entity bombs, external entities and DTD fetches get in);
 - never resolve entities, never touch the network, never run in recover mode (recover
   mode "parses" truncated documents and hides errors, tefra/xsdata#610);
+- never open a file a document names: every external resource (a DTD, an entity) is
+  answered by :class:`_NoExternal` with nothing. ``load_dtd=False`` is not enough:
+  with ``collect_ids=False`` (lxml 6.1, libxml2 2.14) libxml2 opens the external DTD of
+  ``<!DOCTYPE a SYSTEM "/path">`` before we can look at the DOCTYPE, so a FIFO or a
+  terminal there hung the parse, and the error told whether the path exists;
 - keep libxml2's huge_tree safety limits on;
 - enforce quotas in the spirit of Apache CXF's defaults (depth, children per element,
   attributes, attribute and text size, element count, document size), which a caller may
@@ -82,6 +87,14 @@ FEED_LIMITS = Limits(max_bytes=None, max_children=None, max_elements=None)
 _local = threading.local()
 
 
+class _NoExternal(etree.Resolver):
+    """Answers every external DTD or entity libxml2 asks for with an empty document:
+    nothing is opened or fetched (the DOCTYPE that asked is refused after the parse)."""
+
+    def resolve(self, system_url: str, public_id: str, context: object) -> object:
+        return self.resolve_string("", context)
+
+
 def new_parser(*, keep_pis: bool = False) -> etree.XMLParser:
     """A hardened parser. lxml parsers must not be shared between threads: one per thread.
     ``keep_pis``: processing instructions stay in the tree, for a caller that refuses them."""
@@ -100,6 +113,7 @@ def new_parser(*, keep_pis: bool = False) -> etree.XMLParser:
             strip_cdata=True,
             collect_ids=False,
         )
+        parser.resolvers.add(_NoExternal())
         setattr(_local, slot, parser)
     return parser
 
@@ -279,6 +293,7 @@ class ElementStream:
             strip_cdata=True,
             collect_ids=False,
         )
+        context.resolvers.add(_NoExternal())
         try:
             for _event, element in context:
                 if self.root is None:
@@ -316,8 +331,9 @@ class _PrologGuard:
             self._prolog += data
             first = self._FIRST_ELEMENT.search(self._prolog)
             prolog = self._prolog[: first.start()] if first else self._prolog
-            if self._DOCTYPE.search(prolog):
-                line = prolog[: self._DOCTYPE.search(prolog).start()].count(b"\n") + 1
+            doctype = self._DOCTYPE.search(prolog)
+            if doctype is not None:
+                line = prolog[: doctype.start()].count(b"\n") + 1
                 raise BadInput(
                     Problem(line, 1, "DOCTYPE is not allowed (DTDs and entities are refused)")
                 )

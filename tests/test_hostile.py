@@ -187,3 +187,24 @@ def test_processing_instructions_are_dropped_or_refused(document: bytes) -> None
         xmlsafe.parse(document, refuse_pis=True)
     kept = xmlsafe.parse(b"<?xml version='1.0'?><!-- c --><a><!-- d --></a>", refuse_pis=True)
     assert kept.tag == "a"
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("entry", ["xmlsafe.parse", "feedstream.validate_xml_feed"])
+def test_an_external_dtd_on_a_local_path_is_never_opened(
+    entry: str, codec: str, tmp_path: Path
+) -> None:
+    """``<!DOCTYPE DATA SYSTEM "/a/path">`` is refused without opening the path (with
+    lxml's collect_ids=False libxml2 opened it: a FIFO there hung the parse), also in
+    UTF-16, which a scan of the raw bytes for ``<!DOCTYPE`` does not see."""
+    from .hostile.harness import Tripwire
+
+    tripwire = Tripwire(tmp_path / "external.dtd")
+    try:
+        declaration = f'<?xml version="1.0" encoding="{codec.upper()}"?>\n'
+        document = f'{declaration}<!DOCTYPE DATA SYSTEM "{tripwire.path}">\n<DATA/>'
+        with pytest.raises(BadInput, match="DOCTYPE is not allowed"):
+            ENTRY_POINTS[entry](document.encode(codec), tmp_path)
+    finally:
+        tripwire.close()
+    assert tripwire.opens == 0
