@@ -19,7 +19,7 @@ from smsxml.errors import BadInput
 from smsxml.providers import build
 from smsxml.providers.base import Provider
 from smsxml.sandbox.core import SandboxConfig
-from smsxml.server.background import settle_heap
+from smsxml.server.background import bound_malloc_arenas, settle_heap
 from smsxml.server.bridge import Bridge
 from smsxml.server.delivery import DeliveryTracker
 from smsxml.server.dispatcher import Dispatcher
@@ -230,6 +230,7 @@ class BridgeServer:
     ) -> None:
         """``dispatch_process``: dispatch and track in a helper process (``smsxml serve``
         does), not in this one's threads (the tests reach into an in-process dispatcher)."""
+        bound_malloc_arenas()  # before the server's threads exist
         from smsxml.sandbox import PREFIXES, SandboxServer
         from smsxml.server.connections import create_server
 

@@ -23,6 +23,7 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from smsxml.server.settings import HttpSettings
+from smsxml.server.soap import SOAP_LIMITS
 
 __all__ = ["create_server"]
 
@@ -87,6 +88,9 @@ def create_server(
         channel_timeout=settings.idle_timeout,
         connection_limit=settings.connection_limit,
         cleanup_interval=CHECK_INTERVAL,
+        # refused with 413 as soon as the headers declare more: waitress's default (1 GiB)
+        # would buffer it, or hold the connection until the body deadline
+        max_request_body_size=SOAP_LIMITS.max_bytes,
         # the bridge reads X-Forwarded-For itself, from LoginSettings.trusted_proxies only
         # (smsxml.server.logins), the same under waitress and gunicorn
         clear_untrusted_proxy_headers=False,

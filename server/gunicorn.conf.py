@@ -7,6 +7,11 @@ import os
 import shutil
 import tempfile
 
+from smsxml.server.background import bound_malloc_arenas
+
+# in the master, so that every worker forked from it inherits it (see its docstring)
+bound_malloc_arenas()
+
 bind = os.environ.get("SMSXML_BIND", "127.0.0.1:8080")
 # one process per core, a few threads each: the SOAP work is short and CPU-bound, but a
 # send waits for the database's commit, and gthread workers keep connections alive

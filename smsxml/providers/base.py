@@ -40,7 +40,7 @@ from smsxml.errors import (
     RateLimited,
     TemporaryFailure,
 )
-from smsxml.providers.transport import KeepAliveTransport, default_port
+from smsxml.providers.transport import KeepAliveTransport, default_port, read_answer
 from smsxml.status import DeliveryState
 
 __all__ = [
@@ -68,6 +68,9 @@ T = TypeVar("T")
 _SECRET_PARAMS = re.compile(
     r"((?:password|passwd|pass|key|apikey|api_key|apiKey|passcode)=)[^&\s\"]*", re.IGNORECASE
 )
+#: the token of a delivery-callback URL (/dlr/<provider>/<token>, plain or URL-encoded in a
+#: dlr-url parameter): whoever reads it can post delivery reports for that provider
+_CALLBACK_TOKEN = re.compile(r"((?:/|%2F)dlr(?:/|%2F)[\w.-]+(?:/|%2F))[0-9a-f]{32}", re.I)
 
 
 log = logging.getLogger("smsxml.providers")
@@ -81,7 +84,7 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 def redact(text: str) -> str:
     """``text`` with credential parameters blanked (for our own messages)."""
-    return _SECRET_PARAMS.sub(r"\1***", text)
+    return _CALLBACK_TOKEN.sub(r"\1***", _SECRET_PARAMS.sub(r"\1***", text))
 
 
 @dataclass(frozen=True)
@@ -251,8 +254,8 @@ class HttpProvider(Provider):
                 request = self._http.build_request(
                     method, path, params=params, data=data, json=json
                 )
-                url, response = str(request.url), self._transport.handle_request(request)
-                response.read()
+                url = str(request.url)
+                response = read_answer(self._transport.handle_request(request))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s: HTTP %d", method, redact(url), response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:

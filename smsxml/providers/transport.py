@@ -19,10 +19,49 @@ import threading
 
 import httpx
 
-__all__ = ["KeepAliveTransport", "Origin", "default_port"]
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "AnswerTooLarge",
+    "KeepAliveTransport",
+    "Origin",
+    "default_port",
+    "read_answer",
+]
 
 #: (scheme, host, port)
 Origin = tuple[str, str, int]
+
+#: the most of an answer a client reads (decoded): a provider's answers are a few kB, and
+#: a provider, or anything on the way, answering gigabytes must not fill the dispatcher's
+#: memory (what is read is parsed within xmlsafe's 10 MiB quota anyway)
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
+
+
+class AnswerTooLarge(httpx.TransportError):
+    """The answer was longer than :data:`MAX_ANSWER_BYTES`: the rest was not read."""
+
+
+def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> httpx.Response:
+    """``response``, whose stream is not read yet, read and decoded up to ``limit`` bytes
+    (a compressed answer is counted decoded: a small gzip can decode to gigabytes)."""
+    content = bytearray()
+    for chunk in response.iter_bytes():
+        content += chunk
+        if len(content) > limit:
+            response.close()
+            raise AnswerTooLarge(f"answer longer than {limit} bytes")
+    response.close()
+    headers = [
+        (name, value)
+        for name, value in response.headers.raw
+        if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=bytes(content),
+        extensions=response.extensions,
+    )
 
 
 class KeepAliveTransport(httpx.BaseTransport):
@@ -73,7 +112,11 @@ class KeepAliveTransport(httpx.BaseTransport):
         try:
             connection.request(method, target, body=body, headers=headers)
             answer = connection.getresponse()
-            content = answer.read()
+            content = answer.read(MAX_ANSWER_BYTES + 1)
+            if len(content) > MAX_ANSWER_BYTES:
+                answer.close()
+                connection.close()
+                raise AnswerTooLarge(f"answer longer than {MAX_ANSWER_BYTES} bytes")
         except TimeoutError as error:
             connection.close()
             raise httpx.ReadTimeout(str(error)) from error
@@ -88,6 +131,8 @@ class KeepAliveTransport(httpx.BaseTransport):
             stream=httpx.ByteStream(content),
             extensions={"http_version": b"HTTP/1.1"},
         )
+        if "content-encoding" in response.headers:  # counted decoded
+            return read_answer(response)
         response.read()
         return response
 

@@ -106,15 +106,7 @@ ENTRIES: dict[str, tuple[bool, Callable[[Matrix], EntryPoint]]] = {
 SERVER_ENTRIES = [name for name in ENTRIES if name.startswith(("soap-", "callback-"))]
 
 #: (entry, attack) → the defect, for cells that fail today (strict: fixing it fails them)
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    (name, "declared-length-over-quota"): (
-        "smsxml serve's waitress keeps its default max_request_body_size (1 GiB): a "
-        "Content-Length of 100 MiB (over SOAP_LIMITS' 16 MiB) with a small body is held "
-        "open until the 60 s body deadline, and a client that sends it all has it "
-        "buffered; the 16 MiB quota is only checked after (server/connections.py)"
-    )
-    for name in SERVER_ENTRIES
-}
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 def _cells() -> Iterator[object]:

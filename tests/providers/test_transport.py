@@ -33,6 +33,9 @@ class _Echo(BaseHTTPRequestHandler):
         if self.path == "/gzip":
             body = gzip.compress(b"compressed answer")
             headers["Content-Encoding"] = "gzip"
+        if self.path == "/bomb":  # 20 kB that decode to 20 MiB
+            body = gzip.compress(b" " * (20 * 1024 * 1024))
+            headers["Content-Encoding"] = "gzip"
         if self.path == "/close":
             headers["Connection"] = "close"
         self.send_response(200)
@@ -172,3 +175,14 @@ def test_the_lean_path_sends_what_httpx_sends(kind: str, sandbox: SandboxServer)
             stored += [m.text for ms in sandbox.sandbox.messages[kind].values() for m in ms
                        if m.recipient == number]  # fmt: skip
     assert stored == [_AWKWARD_TEXT, _AWKWARD_TEXT]
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["keep-alive", "httpx"])
+def test_a_compressed_answer_is_bounded_once_decoded(echo: str, threaded: bool) -> None:
+    """A small gzip answer that decodes past MAX_ANSWER_BYTES is refused, on both
+    transports, rather than inflated into memory."""
+    transport = KeepAliveTransport(shared_ssl_context()) if threaded else None
+    with Isms(echo, "u", "p", transport=transport) as client:
+        assert client.request("GET", "gzip", idempotent=True).text == "compressed answer"
+        with pytest.raises(TemporaryFailure, match="AnswerTooLarge"):
+            client.request("GET", "bomb", idempotent=True)
