@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from smsxml.contract import FAULTS as CONTRACT_FAULTS
 from smsxml.numbers import invalid_msisdns
 from smsxml.schedule import ATHENS, parse_schedule
 from smsxml.server.accounts import AccountInfo, InsufficientCredits
@@ -23,21 +24,8 @@ from smsxml.text import Encoding, is_gsm7, split
 
 __all__ = ["FAULTS", "Bridge", "SmsFault", "msisdn"]
 
-#: stable code → documented faultstring (seed isms-api.el.txt; research/providers.md §4)
-FAULTS = {
-    "AuthenticationError": "Authentication error.",
-    "NoRecipients": "No recipients.",
-    "InvalidSender": "Invalid sender identity.",
-    "InsufficientCredits": "Insufficient credits.",
-    "InvalidSchedule": "Invalid scheduling date.",
-    "NoMessageId": "No message ID defined.",
-    "NoMobile": "No mobile defined.",
-    "NoSuchMessage": "No such message or recipient.",
-    "InvalidCoding": "Invalid coding.",
-    "InvalidRecipient": "Invalid recipient.",
-    "InvalidRequest": "Invalid request.",
-    "ServerError": "Internal error.",
-}
+#: stable code → faultstring (the contract's table, smsxml.contract)
+FAULTS = {code.value: fault.text for code, fault in CONTRACT_FAULTS.items()}
 
 #: alphanumeric up to 11 characters, or digits up to 16 (the iSMS and net2sms rule).
 #: DECISION: letters and digits only in alphanumeric senders (allmysms' TPOA rule).

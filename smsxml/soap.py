@@ -46,12 +46,10 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
+from smsxml.contract import FAULTS as CONTRACT_FAULTS
+from smsxml.contract import fault_of_text
 from smsxml.errors import (
-    AuthenticationFailed,
     BadInput,
-    InsufficientCredit,
-    InvalidRecipient,
-    InvalidSender,
     OutcomeUnknown,
     PermanentFailure,
     ProviderError,
@@ -88,35 +86,12 @@ MAX_WSDL_BYTES = 2 * 1024 * 1024
 #: an answer is an id, a status word or a fault
 MAX_ANSWER_BYTES = 256 * 1024
 
-#: a fault's code (the ``tns:smsFault`` detail code) → the error it raises; a code not
-#: listed raises PermanentFailure for a Client fault, TemporaryFailure for a Server one
+#: a fault's code (the ``tns:smsFault`` detail code) → the error it raises (the contract's
+#: table); a code not listed raises PermanentFailure for a Client fault, TemporaryFailure
+#: for a Server one
 FAULT_ERRORS: Mapping[str, type[ProviderError]] = MappingProxyType(
-    {
-        "AuthenticationError": AuthenticationFailed,
-        "InsufficientCredits": InsufficientCredit,
-        "InvalidSender": InvalidSender,
-        "NoRecipients": InvalidRecipient,
-        "InvalidRecipient": InvalidRecipient,
-        "InvalidSchedule": PermanentFailure,
-        "InvalidCoding": PermanentFailure,
-        "NoMessageId": PermanentFailure,
-        "NoMobile": PermanentFailure,
-        "NoSuchMessage": PermanentFailure,
-        "InvalidRequest": PermanentFailure,
-        "ServerError": TemporaryFailure,
-    }
+    {code.value: fault.error for code, fault in CONTRACT_FAULTS.items()}
 )
-#: the documented faultstrings, for endpoints whose faults carry no detail (the real iSMS)
-_CODE_OF_TEXT = {
-    "Authentication error.": "AuthenticationError",
-    "No recipients.": "NoRecipients",
-    "Invalid sender identity.": "InvalidSender",
-    "Insufficient credits.": "InsufficientCredits",
-    "Invalid scheduling date.": "InvalidSchedule",
-    "No message ID defined.": "NoMessageId",
-    "No mobile defined.": "NoMobile",
-    "No such message or recipient.": "NoSuchMessage",
-}
 _STATUSES = {status.value.lower(): status for status in Status}
 
 log = logging.getLogger("smsxml.soap")
@@ -435,7 +410,8 @@ class SoapClient(Provider):
         faultstring, else Client (permanent) or Server (temporary)."""
         text = (fault.message or "").strip()[:300] or "SOAP fault"
         detail_code = _fault_code(fault)
-        code = detail_code or _CODE_OF_TEXT.get(text)
+        documented = fault_of_text(text)
+        code = detail_code or (documented.value if documented else None)
         if code is None and text.startswith("Invalid recipient"):
             code = "InvalidRecipient"
         cls = FAULT_ERRORS.get(code or "")
