@@ -21,6 +21,7 @@ from smsxml.providers.base import (
 )
 from smsxml.providers.easysms import Easysms
 from smsxml.providers.isms import Isms
+from smsxml.providers.isms_soap import SoapClient
 from smsxml.providers.net2sms import Net2sms
 from smsxml.providers.smspartner import SmsPartner
 from smsxml.providers.transport import KeepAliveTransport
@@ -35,17 +36,19 @@ __all__ = [
     "OutgoingMessage",
     "Provider",
     "SmsPartner",
+    "SoapClient",
     "StatusUpdate",
     "Submitted",
     "build",
 ]
 
-#: provider kind → client class ("isms-soap", smsxml.soap.SoapClient, joins on first use)
+#: provider kind → client class
 CLIENTS: dict[str, type[Provider]] = {
     "net2sms": Net2sms,
     "easysms": Easysms,
     "smspartner": SmsPartner,
     "isms": Isms,
+    "isms-soap": SoapClient,  # an iSMS-compatible SOAP endpoint: iSMS, or another bridge
     "allmysms": Allmysms,
 }
 
@@ -57,16 +60,10 @@ def build(
     vendor's), with the client's own keyword options (credentials…). ``threaded``: many
     threads will call it at once (the dispatcher's senders): an HTTP client then keeps a
     connection per thread (:class:`~smsxml.providers.transport.KeepAliveTransport`)."""
-    if kind == "isms-soap" and kind not in CLIENTS:
-        # smsxml.soap is itself a Provider (it imports this package): registered on
-        # first use, not at import, so that either module can be imported first
-        from smsxml.soap import SoapClient
-
-        CLIENTS[kind] = SoapClient
     try:
         cls = CLIENTS[kind]
     except KeyError:
-        known = ", ".join([*CLIENTS, "isms-soap"] if "isms-soap" not in CLIENTS else CLIENTS)
+        known = ", ".join(CLIENTS)
         raise ValueError(f"unknown provider kind {kind!r}; known: {known}") from None
     if base_url is not None:
         options["base_url"] = base_url
