@@ -160,7 +160,7 @@ class Bridge:
     ) -> str:
         """The state of ``message_id`` for ``mobile``: Queued, Pending, Delivered, Failed."""
         account = self.authenticate(username, password)
-        if not (message_id or "").strip():
+        if not message_id or not message_id.strip():  # this form lets mypy narrow to str
             raise SmsFault("NoMessageId")
         if not (mobile or "").strip():
             raise SmsFault("NoMobile")

@@ -77,7 +77,8 @@ class Turn:
                 return False
             self._file = handle
             return True
-        connection = self.store.engine.raw_connection()
+        # Any, as self._connection: SQLAlchemy types driver_connection as Optional
+        connection: Any = self.store.engine.raw_connection()
         connection.driver_connection.autocommit = True
         cursor = connection.cursor()
         try:

@@ -32,7 +32,7 @@ __all__ = ["create_server"]
 CHECK_INTERVAL = 1
 
 
-class _DeadlineChannel(HTTPChannel):  # type: ignore[misc]
+class _DeadlineChannel(HTTPChannel):
     """A connection that knows since when it has been reading its current request."""
 
     request_began: float | None = None
@@ -57,14 +57,16 @@ class _DeadlineChannel(HTTPChannel):  # type: ignore[misc]
         return False
 
 
-class _DeadlineServer(TcpWSGIServer):  # type: ignore[misc]
+class _DeadlineServer(TcpWSGIServer):
     channel_class = _DeadlineChannel
     deadlines = HttpSettings()
 
     def maintenance(self, now: float) -> None:
-        super().maintenance(now)  # idle connections (channel_timeout)
+        # types-waitress is wrong in two places here: waitress passes time.time() (a float)
+        # and keeps active_channels as a dict of fd -> channel
+        super().maintenance(now)  # type: ignore[arg-type]  # idle ones (channel_timeout)
         moment = time.monotonic()
-        for channel in list(self.active_channels.values()):
+        for channel in list(self.active_channels.values()):  # type: ignore[attr-defined]
             if isinstance(channel, _DeadlineChannel) and channel.late(moment, self.deadlines):
                 channel.will_close = True  # the loop closes it on its next pass
 
@@ -102,7 +104,8 @@ def create_server(
         {},
         dispatcher=dispatcher,
         adj=adjustments,
-        sockinfo=adjustments.listen[0],
+        # after parsing, listen holds socket tuples; types-waitress types it as the strings
+        sockinfo=adjustments.listen[0],  # type: ignore[arg-type]
     )
     server.deadlines = settings
     return server

@@ -31,7 +31,7 @@ __all__ = ["DeadlineThreadWorker"]
 CHECK_INTERVAL = 0.5  # seconds between the watchdog's looks
 
 
-class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
+class DeadlineThreadWorker(ThreadWorker):
     """gthread, with a deadline on every request being read."""
 
     def init_process(self) -> None:

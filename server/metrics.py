@@ -116,6 +116,6 @@ class Metrics:
             self.queue_age.set(self._age_source())
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             every_worker = CollectorRegistry()
-            MultiProcessCollector(every_worker)
+            MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]  # unannotated
             return generate_latest(every_worker)
         return generate_latest(self.registry)

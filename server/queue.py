@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from smsxml.server.clock import utcnow
 from smsxml.server.models import Delivery, DeliveryEvent, Dispatcher, Message
@@ -181,9 +181,7 @@ class DeliveryQueue:
             ).rowcount
             if not seen:
                 db.execute(insert(Dispatcher).values(owner=owner, seen_at=now))
-            db.execute(
-                Dispatcher.__table__.delete().where(Dispatcher.seen_at < now - timedelta(hours=1))
-            )
+            db.execute(delete(Dispatcher).where(Dispatcher.seen_at < now - timedelta(hours=1)))
             live = db.execute(
                 select(func.count())
                 .select_from(Dispatcher)
@@ -194,7 +192,7 @@ class DeliveryQueue:
     def leave(self, owner: str) -> None:
         """``owner`` stops dispatching: the others' share of each rate limit grows at once."""
         with self.store.transaction() as db:
-            db.execute(Dispatcher.__table__.delete().where(Dispatcher.owner == owner))
+            db.execute(delete(Dispatcher).where(Dispatcher.owner == owner))
 
     def record(self, outcomes: Outcomes) -> None:
         """Write every outcome of a batch in one transaction (in SQL on the thread's own

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
@@ -129,7 +129,9 @@ class DeliveryReports:
         return len(moved)
 
     @staticmethod
-    def _named(db: Connection, provider: str, news: Sequence[StatusUpdate]) -> list[Row[Any]]:
+    def _named(
+        db: Connection, provider: str, news: Sequence[StatusUpdate]
+    ) -> Sequence[Row[int, Any, str, str]]:  # id, provider id (not NULL here), recipient, state
         """The unsettled rows that ``news`` speaks of (for a poll round, every recipient of
         each provider id: the caller matches recipients). Statements built and compiled
         once: a callback's one row by its index entry; a round's ids in one expanding IN,
@@ -197,7 +199,8 @@ class DeliveryReports:
                 )
                 .limit(limit)
             )
-            return [tuple(r) for r in rows]
+            # the select's column types, which tuple() does not carry
+            return cast(list[tuple[int, str, str, str, str]], [tuple(r) for r in rows])
 
     def mark_notified(self, ids: Sequence[int]) -> None:
         with self.store.transaction() as db:

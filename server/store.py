@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.engine import make_url
@@ -141,7 +141,8 @@ class Store:
     def raw_connection(self, engine: Engine, slot: str) -> Any:
         """This thread's own DBAPI connection from ``engine``'s pool, kept for the thread's
         life: the SOAP hot path then pays no pool checkout or SQLAlchemy bookkeeping."""
-        connection = getattr(self._local, slot, None)
+        # Any: SQLAlchemy types driver_connection as Optional (None once detached)
+        connection: Any = getattr(self._local, slot, None)
         if connection is None:
             connection = engine.raw_connection()
             if not self.is_sqlite:  # PostgreSQL: a read must not leave a transaction open
@@ -260,7 +261,8 @@ class Store:
                 .where(Delivery.message_id == message_id, Delivery.recipient == recipient)
                 .order_by(DeliveryEvent.id)
             )
-            return [tuple(row) for row in rows]
+            # the select's column types, which tuple() does not carry
+            return cast(list[tuple[str, str]], [tuple(row) for row in rows])
 
     def counts(self, *, final_max_age: float = 0.0) -> dict[str, int]:
         """How many deliveries are in each state (for /metrics and /healthz).

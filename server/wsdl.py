@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from functools import cache
+from typing import cast
 
 from lxml import etree
 
@@ -48,6 +49,6 @@ def render(document: str, address: str) -> bytes:
         for imported in schema.findall(f"{{{XS_NS}}}import"):
             included = _load(f"isms/{imported.get('schemaLocation')}")
             included.set("elementFormDefault", FORMS[document])
-            parent = schema.getparent()
+            parent = cast(etree._Element, schema.getparent())  # a schema is in wsdl:types
             parent.replace(schema, included)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 from xml.sax.saxutils import escape
 
 from smsxml import xmlsafe
@@ -62,12 +62,14 @@ def _xml_parts(path: Path) -> Parts:
     """An XML feed's header and its recipients, as the texts of their elements."""
     stream = iter(xmlsafe.ElementStream(path, tag="SMS"))
     first = next(stream)  # a valid feed has one
-    header = {e.tag: e.text or "" for e in reversed(list(first.itersiblings(preceding=True)))}
+    # parsed elements have str tags (types-lxml types .tag as anything it may be set to)
+    siblings = reversed(list(first.itersiblings(preceding=True)))
+    header = {cast(str, e.tag): e.text or "" for e in siblings}
 
     def recipients() -> Iterator[dict[str, str]]:
-        yield {child.tag: child.text or "" for child in first}
+        yield {cast(str, child.tag): child.text or "" for child in first}
         for sms in stream:
-            yield {child.tag: child.text or "" for child in sms}
+            yield {cast(str, child.tag): child.text or "" for child in sms}
 
     return header, recipients()
 

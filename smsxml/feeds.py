@@ -17,7 +17,7 @@ import json
 import json.decoder
 import json.scanner
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -76,7 +76,8 @@ def _positioned_loads(text: str) -> Any:
     decoder = json.JSONDecoder()
 
     def parse_object(s_and_end: tuple[str, int], *args: Any, **kwargs: Any) -> tuple[Any, int]:
-        obj, end = json.decoder.JSONObject(s_and_end, *args, **kwargs)
+        # the pure-Python scanner's object hook: undocumented, so typeshed does not list it
+        obj, end = json.decoder.JSONObject(s_and_end, *args, **kwargs)  # type: ignore[attr-defined]
         located = _Located(obj)
         located.offset = s_and_end[1] - 1
         return located, end
@@ -152,8 +153,10 @@ def fill_element(
     ``on_sms`` is told of each SMS object as it is placed; ``where`` places the error
     raised for a value XML cannot hold. Returns ``element``.
     """
+    # Tags here are str: types-lxml types .tag as whatever it may be set to (bytes, QName)
+    tag = cast(str, element.tag)
     if isinstance(value, dict):
-        order = CHILD_ORDER.get(element.tag, [])
+        order = CHILD_ORDER.get(tag, [])
         rank = {name: index for index, name in enumerate(order)}
         for key, item in sorted(value.items(), key=lambda kv: rank.get(kv[0], len(rank))):
             for entry in item if isinstance(item, list) else [item]:
@@ -168,14 +171,14 @@ def fill_element(
     elif isinstance(value, str | int | float):
         element.text = str(value)
     else:
-        raise BadInput(Problem(*where(), f"unexpected JSON value in {element.tag}"))
+        raise BadInput(Problem(*where(), f"unexpected JSON value in {tag}"))
     return element
 
 
 def element_to_json(element: etree._Element) -> dict[str, Any]:
     """An XML tree as JSON: leaves become strings, repeated siblings become lists (SMS is
     always a list, as allmysms expects)."""
-    return {element.tag: _jsonify(element)}
+    return {cast(str, element.tag): _jsonify(element)}  # str: see fill_element
 
 
 def _jsonify(element: etree._Element) -> Any:
@@ -184,14 +187,15 @@ def _jsonify(element: etree._Element) -> Any:
     result: dict[str, Any] = {}
     for child in element:
         value = _jsonify(child)
-        if child.tag in result:
-            if not isinstance(result[child.tag], list):
-                result[child.tag] = [result[child.tag]]
-            result[child.tag].append(value)
-        elif child.tag == "SMS":
-            result[child.tag] = [value]
+        tag = cast(str, child.tag)  # str: see fill_element
+        if tag in result:
+            if not isinstance(result[tag], list):
+                result[tag] = [result[tag]]
+            result[tag].append(value)
+        elif tag == "SMS":
+            result[tag] = [value]
         else:
-            result[child.tag] = value
+            result[tag] = value
     return result
 
 
@@ -255,7 +259,7 @@ def rules_for(
     sink: Callable[[Problem], None] | None = None,
 ) -> FeedRules:
     """The rules of a feed, from its header elements (problems to ``sink`` when given)."""
-    fields = {child.tag: child for child in header}
+    fields = {cast(str, child.tag): child for child in header}  # parsed: str tags
     message, dynamic, date = fields.get("MESSAGE"), fields.get("DYNAMIC"), fields.get("DATE")
     try:
         dynamic_value = int(dynamic.text or "") if dynamic is not None else None
@@ -292,7 +296,8 @@ def check_recipient(
     mobile = children[0].text if children and children[0].tag == "MOBILEPHONE" else None
     params = children[1:] if mobile is not None else children
     mobile_at = (children[0].sourceline or at[0], 0) if parsed and mobile is not None else at
-    rules.check(at, mobile, [p.tag for p in params], [p.text for p in params], mobile_at)
+    tags = [cast(str, p.tag) for p in params]  # parsed or built from str keys: str tags
+    rules.check(at, mobile, tags, [p.text for p in params], mobile_at)
     if mobile is not None and mobile.isdigit():
         duplicates.add(int(mobile), *mobile_at)
 
@@ -300,7 +305,8 @@ def check_recipient(
 def tree_problems(root: etree._Element, where: Where = xml_where) -> list[Problem]:
     """Every problem of a feed tree: the schema's, then the rules beyond it."""
     if root.tag != "DATA":
-        return [Problem(*where(root, None), f"expected <DATA>, found <{root.tag}>", root.tag)]
+        tag = cast(str, root.tag)  # parsed: a str tag
+        return [Problem(*where(root, None), f"expected <DATA>, found <{tag}>", tag)]
     problems = schema_problems_located(root, where)
     rules = rules_for([child for child in root if child.tag != "SMS"], where, root)
     recipients = root.findall("SMS")

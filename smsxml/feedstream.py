@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from lxml import etree
 
@@ -114,7 +115,8 @@ def _validate_with(
         first = next(stream, None)
         if first is not None:
             header = list(first.itersiblings(preceding=True))[::-1]
-            rules = rules_for(header, xml_where, first.getparent(), sink=reporter)
+            data = cast(etree._Element, first.getparent())  # an <SMS> is inside its <DATA>
+            rules = rules_for(header, xml_where, data, sink=reporter)
             _check_stream(first, stream, rules, duplicates, tell, schema, seen)
             reporter.report.recipients = seen[0]
     except _SchemaFailed:
@@ -268,7 +270,8 @@ def _locate_schema_problems(
         emit(Problem(1, 1, "empty document"))
         return 0
     if root.tag != "DATA":
-        emit(Problem(root.sourceline or 1, 0, f"expected <DATA>, found <{root.tag}>", root.tag))
+        tag = cast(str, root.tag)  # parsed: a str tag (types-lxml allows bytes, QName)
+        emit(Problem(root.sourceline or 1, 0, f"expected <DATA>, found <{tag}>", tag))
         return 0
     if last is None:
         header = [copy.deepcopy(element) for element in root]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import ijson
 from lxml import etree
@@ -236,7 +236,9 @@ def json_feed_parts(path: str | Path) -> tuple[dict[str, str], Iterator[dict[str
     path = Path(path)
     header = read_header(path)
     known, unknown = header.elements()
-    return {e.tag: e.text or "" for e in known + unknown}, _recipients(path, header.sms)
+    # built from str keys, so str tags (types-lxml types .tag as anything it may be set to)
+    parts = {cast(str, e.tag): e.text or "" for e in known + unknown}
+    return parts, _recipients(path, header.sms)
 
 
 def _recipients(path: Path, prefix: str | None) -> Iterator[dict[str, str]]:

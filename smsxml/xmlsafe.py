@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from lxml import etree
 
@@ -73,7 +73,7 @@ class Limits:
     max_attribute_length: int = 64 * 1024
     max_text_length: int = 1024 * 1024
 
-    def tightened(self, **changes: int | None) -> Limits:
+    def tightened(self, **changes: Any) -> Limits:
         """A copy with some quotas changed, e.g. ``DEFAULT_LIMITS.tightened(max_bytes=65536)``."""
         return replace(self, **changes)
 
@@ -91,7 +91,9 @@ class _NoExternal(etree.Resolver):
     """Answers every external DTD or entity libxml2 asks for with an empty document:
     nothing is opened or fetched (the DOCTYPE that asked is refused after the parse)."""
 
-    def resolve(self, system_url: str, public_id: str, context: object) -> object:
+    def resolve(
+        self, system_url: str | None, public_id: str | None, context: Any
+    ) -> Any:  # lxml's _InputDocument, private
         return self.resolve_string("", context)
 
 
@@ -301,8 +303,9 @@ class ElementStream:
                     _refuse_doctype(element.getroottree())
                 yield element
                 element.clear(keep_tail=False)
-                while element.getprevious() is not None:
-                    del element.getparent()[0]
+                parent = element.getparent()
+                while parent is not None and element.getprevious() is not None:
+                    del parent[0]
         except etree.XMLSyntaxError as error:
             problem = _syntax_problem(error)
             if problem.line == 0 and self._schema is not None:

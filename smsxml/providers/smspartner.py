@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -588,7 +588,8 @@ def _decode(content: bytes, fmt: AnswerFormat, keys: Sequence[str]) -> dict[str,
         return answer
     root = xmlsafe.parse(content)
     if root.tag != "result":
-        raise BadInput(f"smspartner: unexpected XML root <{root.tag}>")
+        tag = cast(str, root.tag)  # parsed: a str tag (types-lxml allows bytes, QName)
+        raise BadInput(f"smspartner: unexpected XML root <{tag}>")
     values = [_entry_value(entry) for entry in binding.bind(root, Result).entry]
     if values and values[0] == "false":
         detail = values[2] if len(values) > 2 else ""

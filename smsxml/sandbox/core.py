@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -108,10 +108,14 @@ class SandboxConfig:
             api_key=account.get("api_key", "demo-key"),
             credits=Decimal(str(account.get("credits", "1000"))),
             schedule=DeliverySchedule(
-                **{
-                    k: tuple(v) if isinstance(v, list) else v
-                    for k, v in data.get("schedule", {}).items()
-                }
+                # TOML values, as the file gives them: the dataclass names what it takes
+                **cast(
+                    dict[str, Any],
+                    {
+                        k: tuple(v) if isinstance(v, list) else v
+                        for k, v in data.get("schedule", {}).items()
+                    },
+                )
             ),
             faults={name: Faults(**values) for name, values in data.get("faults", {}).items()},
             seed=data.get("seed"),
@@ -262,7 +266,7 @@ class Sandbox:
 
     def drain(self, provider: str, username: str) -> list[tuple[SandboxMessage, DeliveryState]]:
         """Each state change since the last drain, once (net2sms/easysms status/get)."""
-        changes = []
+        changes: list[tuple[SandboxMessage, DeliveryState]] = []
         with self.lock:
             for message in self.owned_by(provider, username):
                 state = self.state(message)
@@ -289,7 +293,7 @@ class Sandbox:
             self._notifier = None
 
     def _due_callbacks(self) -> list[tuple[SandboxMessage, DeliveryState, str, dict[str, Any]]]:
-        due = []
+        due: list[tuple[SandboxMessage, DeliveryState, str, dict[str, Any]]] = []
         with self.lock:
             watching = []
             for message in self._watched:

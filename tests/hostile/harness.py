@@ -449,12 +449,13 @@ def post_raw(
     ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT) as sock:
         half = len(body) // 2
-        try:
-            sock.sendall(head + body[:half])
-            meanwhile()
-            sock.sendall(body[half:])
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered (and closed) before the whole body: read the answer
+        for part, then in ((head + body[:half], meanwhile), (body[half:], None)):
+            try:
+                sock.sendall(part)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused (and closed) before the whole body, e.g. a 413 on its headers
+            if then is not None:
+                then()  # the valid request, on another connection, all the same
         response = http.client.HTTPResponse(sock)
         try:
             response.begin()
