@@ -1,6 +1,7 @@
 """The bridge's accounts: their credits and ledger, and password checks fast enough for
 every SOAP call (argon2 once, then a remembered verification), bounded in memory and
-slowed, then refused, after failures (smsxml.server.logins)."""
+slowed, then refused, after failures (smsxml.server.logins); and the WS-Security secrets
+of the accounts that opted in to PasswordDigest tokens (smsxml.server.wssecurity)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import hmac
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +27,9 @@ from smsxml.server.settings import LoginSettings
 if TYPE_CHECKING:
     from smsxml.server.metrics import Metrics
     from smsxml.server.store import Store
+    from smsxml.server.wssecurity import SecretBox
 
-__all__ = ["PASSWORDS", "AccountInfo", "Accounts", "InsufficientCredits"]
+__all__ = ["PASSWORDS", "VERIFIED", "AccountInfo", "Accounts", "InsufficientCredits"]
 
 #: argon2id with OWASP's first recommended setting (Password Storage Cheat Sheet:
 #: "m=19456 (19 MiB), t=2, p=1"), not argon2-cffi's default (64 MiB, t=3, p=4): a check
@@ -72,6 +76,11 @@ class AccountInfo:
     credits: int
 
 
+#: the account the request's WS-Security header proved (the SOAP endpoint sets it, for
+#: both lanes): body credentials left empty then mean this account
+VERIFIED: ContextVar[AccountInfo | None] = ContextVar("smsxml_verified", default=None)
+
+
 @dataclass(frozen=True)
 class _Verified:
     """A password verification remembered by :meth:`Accounts.authenticate`."""
@@ -95,6 +104,8 @@ class Accounts:
         self._verify_locks: dict[str, threading.Lock] = {}
         self._cache_key = os.urandom(32)
         self._lock = threading.Lock()
+        self._wss_keys: list[str] = []
+        self._box: SecretBox | None = None
 
     def configure(self, settings: LoginSettings, metrics: Metrics | None = None) -> None:
         """Apply the bridge's login settings and count failures in its metrics (the
@@ -102,18 +113,28 @@ class Accounts:
         self.guard = LoginGuard(self.store, settings, metrics)
         self._argon2.shutdown(wait=False)
         self._argon2 = _argon2_threads(settings.verifications)
+        if settings.wssecurity.keys != self._wss_keys:
+            self._wss_keys = list(settings.wssecurity.keys)
+            self._box = None
 
-    def add(self, name: str, password: str, credits: int = 0) -> AccountInfo:
+    def add(
+        self, name: str, password: str, credits: int = 0, *, wss_secret: str | None = None
+    ) -> AccountInfo:
+        """A new account; ``wss_secret``: opted in to WS-Security PasswordDigest tokens."""
         now = utcnow()
+        sealed = self._secrets().seal(wss_secret) if wss_secret else None
         with self.store.transaction() as db:
-            account_id = db.execute(
+            inserted = db.execute(
                 insert(Account).values(
                     name=name,
                     password_hash=self._hasher.hash(password),
                     credits=credits,
                     created_at=now,
+                    wss_secret=sealed,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None  # an INSERT of one row
+            account_id = inserted[0]
             if credits:
                 db.execute(
                     insert(LedgerEntry).values(
@@ -177,6 +198,46 @@ class Accounts:
         with self._lock:
             self._auth_cache.pop(name, None)
 
+    def set_wss_secret(self, name: str, secret: str | None) -> None:
+        """Opt ``name`` in to PasswordDigest tokens checked with ``secret`` (None: out)."""
+        sealed = self._secrets().seal(secret) if secret else None
+        with self.store.transaction() as db:
+            done = db.execute(
+                update(Account).where(Account.name == name).values(wss_secret=sealed)
+            ).rowcount
+        if not done:
+            raise KeyError(name)
+
+    def authenticate_digest(self, name: str, matches: Callable[[str], bool]) -> AccountInfo | None:
+        """The account if ``matches`` its WS-Security secret (a PasswordDigest computed
+        with it equals the token's); None if not, if the account did not opt in or does
+        not exist; the refusal fault if it or the client failed too often lately. Failures
+        count with those of passwords: guessing cannot move from one to the other."""
+        client = self.guard.client()
+        had_failures = self.guard.check(name, client)
+        with self.store.reader.connect() as db:
+            row = db.execute(
+                select(Account.id, Account.name, Account.credits, Account.wss_secret).where(
+                    Account.name == name
+                )
+            ).first()
+        secret = self._secrets().open(row.wss_secret) if row and row.wss_secret else None
+        if row is None or secret is None or not matches(secret):
+            self.guard.failed(name, client)
+            return None
+        if had_failures:
+            self.guard.succeeded(name, client)
+        return AccountInfo(row.id, row.name, row.credits)
+
+    def _secrets(self) -> SecretBox:
+        """What seals and opens WS-Security secrets (the configured keys, or the one
+        kept in the database)."""
+        if self._box is None:
+            from smsxml.server.wssecurity import SecretBox  # it imports the bridge, and so us
+
+            self._box = SecretBox.for_store(self.store, self._wss_keys)
+        return self._box
+
     def ledger(self, name: str) -> list[tuple[int, int, str, str | None]]:
         with self.store.reader.connect() as db:
             rows = db.execute(
@@ -190,7 +251,7 @@ class Accounts:
                 .where(Account.name == name)
                 .order_by(LedgerEntry.id)
             )
-            return [tuple(row) for row in rows]
+            return [(row[0], row[1], row[2], row[3]) for row in rows]
 
     def authenticate(self, name: str, password: str) -> AccountInfo | None:
         """The account if ``password`` is right; None if not; the refusal fault (an
@@ -207,7 +268,16 @@ class Accounts:
         password is not locked out by someone else guessing at its account. Every other
         attempt is first checked against them; an unknown name costs the same argon2
         verification as a wrong password (against a dummy hash), so timing does not tell
-        which names exist."""
+        which names exist.
+
+        With :data:`VERIFIED` set (a WS-Security header proved an account), empty
+        credentials mean that account; another name is refused, and its own name with a
+        password is checked as usual."""
+        verified = VERIFIED.get()
+        if verified is not None and not password and name in ("", verified.name):
+            return verified
+        if verified is not None and name != verified.name:
+            return None  # the header and the body name different accounts
         digest = hmac.new(self._cache_key, password.encode(), "sha256").digest()
         cached = self._auth_cache.get(name)
         if (

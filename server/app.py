@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, NotFound
@@ -18,7 +18,6 @@ from werkzeug.wrappers import Request, Response
 from smsxml.errors import BadInput
 from smsxml.providers import build
 from smsxml.providers.base import Provider
-from smsxml.sandbox.core import SandboxConfig
 from smsxml.server.background import bound_malloc_arenas, settle_heap
 from smsxml.server.bridge import Bridge
 from smsxml.server.delivery import DeliveryTracker
@@ -30,6 +29,9 @@ from smsxml.server.soap import SoapEndpoint
 from smsxml.server.store import Store
 from smsxml.server.supervise import DispatchProcess
 from smsxml.server.wsdl import DOCUMENT_WSDL, RPC_WSDL, render
+
+if TYPE_CHECKING:  # production code loads the test doubles only when the sandbox is on
+    from smsxml.sandbox.core import SandboxConfig
 
 __all__ = ["RPC_PATH", "BridgeApp", "BridgeServer"]
 
@@ -109,7 +111,10 @@ class BridgeApp:
         database says which one made it."""
         if self.store.accounts.get("demo") is None:
             try:
-                self.store.accounts.add("demo", "demo", self.settings.demo_credits)
+                # demo / demo in a WS-Security header too, as PasswordText or PasswordDigest
+                self.store.accounts.add(
+                    "demo", "demo", self.settings.demo_credits, wss_secret="demo"
+                )
             except IntegrityError:  # another process made it meanwhile
                 pass
 
@@ -252,7 +257,7 @@ class BridgeServer:
             if self.sandbox is not None:
                 self.sandbox.stop()
             raise
-        port = self._server.effective_port
+        port = self._server.effective_port  # type: ignore[attr-defined]  # not in its stubs
         if settings.port == 0:
             updates: dict[str, Any] = {"port": port}
             settings = settings.model_copy(update=updates)
@@ -312,7 +317,7 @@ class BridgeServer:
         server = self._server
 
         def close_everything() -> None:
-            for channel in list(server._map.values()):
+            for channel in list(server._map.values()):  # type: ignore[attr-defined]
                 channel.close()
 
         # the workers first: one finishing a request after the trigger closed would pull
@@ -321,7 +326,7 @@ class BridgeServer:
         try:
             if self._thread is None or not self._thread.is_alive():
                 raise OSError("the loop is not running")
-            server.trigger.pull_trigger(close_everything)
+            server.trigger.pull_trigger(close_everything)  # type: ignore[attr-defined]
         except OSError:  # the loop already ended (or its trigger is gone)
             close_everything()
         if self._thread is not None:

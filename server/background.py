@@ -53,7 +53,10 @@ def bound_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     the high-water mark of the largest request its thread served: after 100,000-recipient
     sends on each of its 8 threads, `smsxml serve` held 250 MiB more for good (480 MiB
     through spyne). Two arenas bound that (48 MiB measured); the threads allocate under
-    the GIL anyway, so they hardly contend for them. Not glibc (musl, macOS): nothing."""
+    the GIL anyway, so they hardly contend for them. Not glibc (musl, macOS): nothing.
+
+    The endpoints only (serve, gunicorn): the dispatch worker's 64 senders did contend
+    (single-recipient dispatch ~10 % slower in paired runs), and its requests are small."""
     path = ctypes.util.find_library("c")
     if path is None:
         return False

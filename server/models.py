@@ -33,6 +33,7 @@ __all__ = [
     "LedgerEntry",
     "Message",
     "Secret",
+    "UsedNonce",
 ]
 
 
@@ -50,6 +51,9 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     credits: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+    #: the WS-Security secret PasswordDigest tokens are checked with, Fernet-encrypted
+    #: (smsxml.server.wssecurity): a digest needs the plain secret. None: not opted in
+    wss_secret: Mapped[str | None] = mapped_column(Text)
 
 
 class LedgerEntry(Base):
@@ -176,6 +180,16 @@ class Secret(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class UsedNonce(Base):
+    """A WS-Security nonce seen within the freshness window: a second sighting before
+    ``expires_at`` is a replay, whichever process or node sees it."""
+
+    __tablename__ = "wss_nonces"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the nonce
+    expires_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
 
 
 class Dispatcher(Base):

@@ -29,6 +29,7 @@ __all__ = [
     "LoginSettings",
     "ProviderSettings",
     "Settings",
+    "WsSecuritySettings",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///smsxml.sqlite3"
@@ -69,6 +70,19 @@ class DispatchSettings(BaseModel):
     max_backoff: float = 300.0
 
 
+class WsSecuritySettings(BaseModel):
+    """WS-Security UsernameToken in the SOAP header (smsxml.server.wssecurity)."""
+
+    #: seconds a token's or Timestamp's wsu:Created may lie from the server's time, either
+    #: way (clock skew); a nonce is remembered this long, so a replay within it is refused
+    window: float = Field(default=300.0, gt=0)
+    #: Fernet keys (``Fernet.generate_key()``) that encrypt accounts' WS-Security secrets:
+    #: the first encrypts, all decrypt (put a new key first to rotate). Empty: one key is
+    #: made and kept in the database, which then protects a stolen backup no better than
+    #: the table beside it (docs/bridge.md, "WS-Security")
+    keys: list[str] = Field(default_factory=list)
+
+
 class LoginSettings(BaseModel):
     """How password checks are bounded, and failed logins slowed then refused
     (smsxml.server.logins). Failures are counted in the store's database, per account name
@@ -92,6 +106,8 @@ class LoginSettings(BaseModel):
     #: reverse proxies whose X-Forwarded-For names the client (its rightmost address);
     #: without them, behind a proxy every client shares the proxy's address
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: UsernameToken logins in a WS-Security header (throttled as the others)
+    wssecurity: WsSecuritySettings = Field(default_factory=WsSecuritySettings)
 
 
 class HttpSettings(BaseModel):

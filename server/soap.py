@@ -12,6 +12,9 @@ WS-I Basic Profile on the wire: dispatch on the body element (a SOAPAction of ``
 empty or missing works), ``xsi:type`` annotations accepted, faults as SOAP 1.1 Client or
 Server faults with the documented faultstring and a ``tns:smsFault`` detail. The raw
 request never reaches a log.
+
+A WS-Security header is read here, before either lane (:mod:`.wssecurity`): its token's
+account is what empty body credentials mean, in both lanes alike (``accounts.VERIFIED``).
 """
 
 from __future__ import annotations
@@ -26,13 +29,22 @@ from lxml import etree
 
 from smsxml import xmlsafe
 from smsxml.errors import BadInput
+from smsxml.server.accounts import VERIFIED
 from smsxml.server.bridge import Bridge, SendRequest, SmsFault
+from smsxml.server.clock import utcnow
 from smsxml.server.logins import CLIENT
 from smsxml.server.metrics import Metrics
 from smsxml.server.soapforms import Reading, qualify
 from smsxml.server.soapforms import read as read_form
 from smsxml.server.spyne_service import make_spyne_app
 from smsxml.server.wsdl import TNS
+from smsxml.server.wssecurity import (
+    WSSE,
+    SecurityHeader,
+    WsSecurity,
+    read_security,
+    response_header,
+)
 
 __all__ = ["SOAP_LIMITS", "SoapEndpoint"]
 
@@ -56,8 +68,8 @@ _RESPONSE = (
 )
 _FAULT = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
-    f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><soap:Fault>'
-    "<faultcode>soap:{kind}</faultcode><faultstring>{text}</faultstring>"
+    f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><soap:Fault{{xmlns}}>'
+    "<faultcode>{faultcode}</faultcode><faultstring>{text}</faultstring>"
     f'<detail><tns:smsFault xmlns:tns="{TNS}"><{{p}}code>{{code}}</{{p}}code>'
     "<{p}message>{text}</{p}message>"
     "</tns:smsFault></detail></soap:Fault></soap:Body></soap:Envelope>"
@@ -72,9 +84,16 @@ def _prefix(qualified: bool) -> str:
 
 
 def fault_document(fault: SmsFault, kind: str | None = None, qualified: bool = False) -> bytes:
-    """A SOAP 1.1 fault for ``fault`` (``kind`` overrides Client/Server, e.g. VersionMismatch)."""
+    """A SOAP 1.1 fault for ``fault`` (``kind`` overrides Client/Server, e.g. VersionMismatch;
+    a WS-Security fault's faultcode is its ``wsse:`` QName)."""
+    wsse_code = getattr(fault, "wsse_code", None)
     return _FAULT.format(
-        kind=kind or ("Client" if fault.client else "Server"),
+        faultcode=(
+            f"wsse:{wsse_code}"
+            if wsse_code
+            else f"soap:{kind or ('Client' if fault.client else 'Server')}"
+        ),
+        xmlns=f' xmlns:wsse="{WSSE}"' if wsse_code else "",
         text=escape(fault.text),
         code=fault.code,
         p=_prefix(qualified),
@@ -92,6 +111,22 @@ def _drop_xsi_types(body: bytes, payload: etree._Element) -> bool:
     for element in annotated:
         del element.attrib[XSI_TYPE]
     return bool(annotated)
+
+
+def _empty_credentials(payload: etree._Element) -> bool:
+    """Give a payload whose credentials the WS-Security header carries the empty
+    ``username`` and ``password`` the schema requires, where the client left them out
+    (JAX-WS omits a required element passed as null). True if the tree changed."""
+    children = [c for c in payload if isinstance(c.tag, str)]
+    names = [c.tag for c in children[:2]]
+    if names == ["username", "password"]:
+        return False
+    if "username" not in names:
+        payload.insert(0, etree.Element("username"))
+    if "password" not in names:
+        username = next(c for c in payload if c.tag == "username")
+        username.addnext(etree.Element("password"))
+    return True
 
 
 def _documented_fault(operation: str, fields: dict[str, etree._Element]) -> SmsFault | None:
@@ -127,14 +162,17 @@ class SoapEndpoint:
         self.metrics = metrics or Metrics()
         self.spyne = make_spyne_app(bridge)
         self.schema = xmlsafe.load_schema("isms/sms.xsd")
+        self.wss = WsSecurity(bridge.store.accounts)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         client = CLIENT.set(environ)  # whom a failed login counts against (both lanes)
+        verified = VERIFIED.set(None)  # the account of this request's WS-Security header
         try:
             return self._respond(environ, start_response)
         finally:
+            VERIFIED.reset(verified)
             CLIENT.reset(client)
 
     def _respond(
@@ -145,9 +183,12 @@ class SoapEndpoint:
         reading = Reading()
         try:
             body = self._read(environ)
-            operation, payload, cleaned = self._payload(body, reading)
+            operation, payload, cleaned, security = self._payload(body, reading)
+            stamped = security is not None and security.timestamp
             if self.fast_lane:
                 status, answer = "200 OK", self._answer(operation, payload, reading.qualified)
+                if stamped:  # the template's only <soap:Body>
+                    answer = answer.replace(b"<soap:Body>", self._stamp() + b"<soap:Body>", 1)
             else:
                 # spyne refuses xsi:types it does not know (SOAP-ENC:Struct) and reads
                 # only the form it was read into; it decodes a body as UTF-8 whatever its
@@ -156,7 +197,7 @@ class SoapEndpoint:
                 if cleaned or reading.changed or not utf8:
                     body = etree.tostring(payload.getroottree())
                 return self._spyne(
-                    environ, start_response, body, operation, started, reading.qualified
+                    environ, start_response, body, operation, started, reading.qualified, stamped
                 )
         except SmsFault as fault:
             status, answer = (
@@ -187,9 +228,17 @@ class SoapEndpoint:
         stream = environ["wsgi.input"]
         return stream.read(length) if length else stream.read(limit + 1)
 
-    def _payload(self, body: bytes, reading: Reading) -> tuple[str, etree._Element, bool]:
-        """The operation, its (schema-valid) payload element and whether xsi:type
-        annotations were removed from it; or the right fault. ``reading`` learns the
+    def _stamp(self, xmlns: str = "") -> bytes:
+        """The response's Security header: a Timestamp valid for the freshness window
+        (``xmlns``: declare the soap prefix, for a header that stands alone)."""
+        return response_header(utcnow(), self.wss.settings.window, xmlns=xmlns)
+
+    def _payload(
+        self, body: bytes, reading: Reading
+    ) -> tuple[str, etree._Element, bool, SecurityHeader | None]:
+        """The operation, its (schema-valid) payload element, whether xsi:type
+        annotations were removed from it and the WS-Security header read (its token's
+        account is then :data:`VERIFIED`); or the right fault. ``reading`` learns the
         request's form (qualified or not) as soon as it is known, for the fault too."""
         try:
             envelope = xmlsafe.parse(body, limits=SOAP_LIMITS, refuse_pis=True)  # SOAP 1.1 §3
@@ -203,19 +252,29 @@ class SoapEndpoint:
         if envelope.tag != f"{{{SOAP_ENV}}}Envelope":
             raise SmsFault("InvalidRequest", "Invalid request: not a SOAP 1.1 envelope.")
         header = envelope.find(f"{{{SOAP_ENV}}}Header")
+        security = read_security(header)
         if header is not None and any(
-            h.get(f"{{{SOAP_ENV}}}mustUnderstand") in ("1", "true") for h in header
+            h.get(f"{{{SOAP_ENV}}}mustUnderstand") in ("1", "true")
+            for h in header
+            if not (security is not None and h.tag == f"{{{WSSE}}}Security")
         ):
             fault = SmsFault("InvalidRequest", "A mandatory SOAP header is not understood.")
             fault.kind = "MustUnderstand"  # type: ignore[attr-defined]
             raise fault
         body_element = envelope.find(f"{{{SOAP_ENV}}}Body")
         payload = None if body_element is None else next(iter(body_element), None)
-        operation = _OPERATIONS.get(payload.tag) if payload is not None else None
+        operation = _OPERATIONS.get(str(payload.tag)) if payload is not None else None
         if operation is None or payload is None:
             name = etree.QName(payload).localname if payload is not None else "nothing"
             raise SmsFault("InvalidRequest", f"Unknown operation: {name}.")
         read_form(body, payload, TNS, reading)  # qualified, SOAP-encoded, nil → one form
+        # the header's credentials first, as always; once the form is known, so that a
+        # fault's detail is in the form the client reads (JAX-WS reads only that one)
+        if security is not None and header is not None:
+            account = self.wss.login(header, security)
+            if account is not None:
+                VERIFIED.set(account)  # reset by __call__ when the request is answered
+                reading.changed |= _empty_credentials(payload)
         cleaned = _drop_xsi_types(body, payload)
         if not self.schema.validate(payload):
             fields = {etree.QName(c).localname: c for c in payload if isinstance(c.tag, str)}
@@ -226,7 +285,7 @@ class SoapEndpoint:
                 raise documented
             message = self.schema.error_log[0].message if self.schema.error_log else "invalid"
             raise SmsFault("InvalidRequest", f"Invalid request: {message[:300]}")
-        return operation, payload, cleaned
+        return operation, payload, cleaned, security
 
     def _answer(self, operation: str, payload: etree._Element, qualified: bool) -> bytes:
         """The fast lane: read the validated payload directly, answer from a template."""
@@ -267,9 +326,11 @@ class SoapEndpoint:
         operation: str,
         started: float,
         qualified: bool,
+        stamped: bool = False,
     ) -> Iterable[bytes]:
         """Hand the checked request to spyne (the body was consumed: give it a copy);
-        its answer (written unqualified) is put in the request's form before it leaves."""
+        its answer (written unqualified) is put in the request's form before it leaves,
+        with a Security Timestamp if ``stamped`` (the request carried one)."""
         inner = dict(environ)
         inner["wsgi.input"] = io.BytesIO(body)
         inner["CONTENT_LENGTH"] = str(len(body))
@@ -285,7 +346,13 @@ class SoapEndpoint:
         status, headers = captured[0]
         if not status.startswith("200"):
             detail = xmlsafe.parse(answer).find(f".//{{{TNS}}}smsFault/code")
-            self.metrics.fault(operation, detail.text if detail is not None else "ServerError")
+            self.metrics.fault(
+                operation, (detail.text if detail is not None else None) or "ServerError"
+            )
+        if stamped and status.startswith("200"):
+            document = xmlsafe.parse(answer)
+            document.insert(0, etree.fromstring(self._stamp(f' xmlns:soap="{SOAP_ENV}"')))
+            answer = etree.tostring(document, xml_declaration=True, encoding="UTF-8")
         if qualified:
             document = xmlsafe.parse(answer)
             soap_body = document.find(f"{{{SOAP_ENV}}}Body")

@@ -23,7 +23,7 @@ from types import FrameType
 
 from smsxml.sandbox.core import SandboxConfig
 from smsxml.server.app import BridgeApp
-from smsxml.server.background import bound_malloc_arenas, settle_heap
+from smsxml.server.background import settle_heap
 from smsxml.server.settings import Settings
 from smsxml.server.supervise import parent_alive
 
@@ -57,7 +57,6 @@ def run_worker(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        bound_malloc_arenas()  # before the senders' threads exist
         app.start()
         settle_heap()
         log.info("dispatching from %s", settings.database_url.split("@")[-1])

@@ -422,14 +422,17 @@ def _store(config: Path | None, database_url: str | None) -> Store:
     ``database_url``, then the default; accounts made elsewhere would be invisible to it."""
     from smsxml.server.store import Store
 
-    return Store(_settings(config, database_url=database_url).database_url)
+    settings = _settings(config, database_url=database_url)
+    store = Store(settings.database_url)
+    store.accounts.configure(settings.logins)  # the WS-Security keys the bridge uses
+    return store
 
 
-def _password(password_stdin: bool) -> str:
+def _password(password_stdin: bool, prompt: str = "Password") -> str:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
     if not password:
         raise click.UsageError("the password must not be empty")
     return password
@@ -504,6 +507,28 @@ def accounts_passwd(
     except KeyError:
         raise click.ClickException(f"no account {name!r}") from None
     click.echo(f"password of {name} changed")
+
+
+@accounts.command("wss-secret")
+@click.argument("name")
+@click.option("--secret-stdin", is_flag=True, help="Read the secret from standard input.")
+@click.option("--off", is_flag=True, help="Remove the secret: PasswordDigest is refused.")
+@_DATABASE
+@_CONFIG
+def accounts_wss_secret(
+    name: str, secret_stdin: bool, off: bool, database_url: str | None, config: Path | None
+) -> None:
+    """Set NAME's WS-Security secret, for PasswordDigest tokens (docs/bridge.md).
+
+    A digest can only be checked with the plain secret, so it is kept encrypted and
+    recoverable, unlike the password (argon2): give it a secret of its own. PasswordText
+    tokens carry the account's password and need no secret."""
+    store = _store(config, database_url)
+    try:
+        store.accounts.set_wss_secret(name, None if off else _password(secret_stdin, "Secret"))
+    except KeyError:
+        raise click.ClickException(f"no account {name!r}") from None
+    click.echo(f"WS-Security secret of {name} {'removed' if off else 'set'}")
 
 
 @main.command()

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from smsxml.server.app import RPC_WSDL_PATH, BridgeServer
+from smsxml.server.settings import LoginSettings
 
 from .conftest import bridge_settings
 
@@ -219,3 +220,80 @@ def test_java_jaxws_wsimport(server: BridgeServer, tmp_path: Path) -> None:
         ["java", "-cp", classpath, "Client", server.wsdl_url, *MOBILES], tmp_path, fast_jvm
     )
     check(output, SENDER)
+
+
+#: what the WS-Security examples print for the wrong secret: the contract's fault
+WSS_WRONG = {"wrong_fault": "Authentication error.", "wrong_code": "AuthenticationError"}
+
+
+def facts_of(output: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+@pytest.fixture(scope="module")
+def wss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeServer]:
+    """A bridge of its own: the other examples' wrong passwords, counted against demo
+    from 127.0.0.1, would otherwise slow these examples' own wrong secret down."""
+    settings = bridge_settings(
+        tmp_path_factory.mktemp("interop-wss"), logins=LoginSettings(free_failures=1000)
+    )
+    bridge = BridgeServer(settings).start()
+    yield bridge
+    bridge.stop()
+
+
+@pytest.mark.interop
+def test_php_soapclient_wssecurity(wss_server: BridgeServer, tmp_path: Path) -> None:
+    """PHP SoapClient with a hand-written wsse:Security header (SoapHeader around a
+    SoapVar of XSD_ANYXML, mustUnderstand="1"): PasswordText and PasswordDigest send with
+    empty body credentials, the Timestamp is answered, a replayed nonce and a wrong
+    secret are Authentication errors with their wsse faultcode, and send nothing."""
+    need_php_soap()
+    output = run(["php", CLIENTS / "php_wssecurity.php", wss_server.wsdl_url, DELIVERED], tmp_path)
+    facts = facts_of(output)
+    assert len(facts.get("text_id", "")) == 12 and len(facts.get("digest_id", "")) == 12, output
+    assert facts["timestamp_answered"] == "yes", output
+    assert facts["replay_fault"].startswith("Authentication error."), output
+    assert facts["replay_code"] == "wsse:InvalidSecurity", output
+    assert facts["wrong_fault"] == "Authentication error.", output
+    assert facts["wrong_code"] == "wsse:FailedAuthentication", output
+    with wss_server.app.store.engine.connect() as connection:
+        sent = connection.exec_driver_sql(
+            "SELECT count(*) FROM messages WHERE text = 'Hello over WS-Security'"
+        ).scalar()
+    assert sent == 2, output  # the replay and the wrong secret stored nothing
+
+
+@pytest.mark.interop
+def test_java_jaxws_wssecurity_handler(wss_server: BridgeServer, tmp_path: Path) -> None:
+    """Plain JAX-WS with a SOAPHandler writing the UsernameToken (text and digest); a
+    wrong secret is the contract's SmsFaultMessage (AuthenticationError)."""
+    need("wsimport", "javac", "java")
+    fast_jvm = {"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1"}
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "classes").mkdir()
+    wsimport = ["wsimport", "-quiet", "-Xnocompile", "-s", "generated", "-p", "org.smsxml.isms"]
+    run([*wsimport, wss_server.wsdl_url], tmp_path, fast_jvm)
+    sources = sorted((tmp_path / "generated").rglob("*.java"))
+    run(
+        [
+            "javac",
+            "-cp",
+            JAXWS_RT,
+            "-d",
+            "classes",
+            *sources,
+            CLIENTS / "java" / "WsSecurityClient.java",
+        ],
+        tmp_path,
+        fast_jvm,
+    )
+    classpath = f"{JAXWS_RT}{os.pathsep}classes"
+    output = run(
+        ["java", "-cp", classpath, "WsSecurityClient", wss_server.wsdl_url, DELIVERED],
+        tmp_path,
+        fast_jvm,
+    )
+    facts = facts_of(output)
+    assert len(facts.get("text_id", "")) == 12 and len(facts.get("digest_id", "")) == 12, output
+    assert {key: facts.get(key) for key in WSS_WRONG} == WSS_WRONG, output
