@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from smsxml.server.accounts import AccountInfo, InsufficientCredits
 from smsxml.server.clock import utcnow
@@ -18,7 +18,6 @@ from smsxml.status import DeliveryState
 
 if TYPE_CHECKING:
     from smsxml.server.store import Store
-    from smsxml.server.writer import WriterClient
 
 __all__ = ["WRITER_MAX_RECIPIENTS", "Acceptance", "NewMessage", "new_message_id"]
 
@@ -95,10 +94,20 @@ def _write_sql(marker: str) -> dict[str, str]:
     }
 
 
+class Committer(Protocol):
+    """Where sends are committed when not in this process: the writer process's client
+    (smsxml.server.writer.WriterClient), which imports this module, not the reverse."""
+
+    def commit(self, message: NewMessage) -> str | None:
+        """The message id once stored, None if it could not say."""
+
+    def close(self) -> None: ...
+
+
 class Acceptance:
     """Charging and storing sends, and expanding their recipient lists into rows."""
 
-    def __init__(self, store: Store, writer_socket: str | None = None) -> None:
+    def __init__(self, store: Store, writer: Committer | None = None) -> None:
         self.store = store
         # the group is taken once it is this process's turn to write: sends that arrive
         # while another process commits join it
@@ -107,11 +116,7 @@ class Acceptance:
         )
         self._integrity_error = store.engine.dialect.loaded_dbapi.IntegrityError
         #: sends go to the writer process when there is one (see smsxml.server.writer)
-        self._writer: WriterClient | None = None
-        if writer_socket:
-            from smsxml.server.writer import WriterClient
-
-            self._writer = WriterClient(writer_socket)
+        self._writer = writer
         self._sql = _write_sql(store.marker)
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from smsxml.server.accounts import Accounts
 from smsxml.server.models import Delivery, DeliveryEvent, Message, Secret
 from smsxml.server.queue import DeliveryQueue
 from smsxml.server.reports import DeliveryReports
+from smsxml.server.writer import WriterClient
 from smsxml.status import DeliveryState
 
 __all__ = ["Store", "sqlite_file"]
@@ -116,7 +117,7 @@ class Store:
         #: accounts, credits and passwords
         self.accounts = Accounts(self)
         #: sends charged and stored (through the writer process when ``writer_socket``)
-        self.acceptance = Acceptance(self, writer_socket)
+        self.acceptance = Acceptance(self, WriterClient(writer_socket) if writer_socket else None)
         #: claims, leases and outcomes of the delivery rows
         self.queue = DeliveryQueue(self)
         #: providers' news, pollers' questions, clients' reports
