@@ -3,6 +3,8 @@ sandboxes) on a free port, through either the fast lane or spyne."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,3 +57,18 @@ def bridge(
 ) -> BridgeServer:
     """A running bridge with the demo account, answering through the fast lane or spyne."""
     return make_bridge(fast_lane=request.param)
+
+
+def start_gunicorn(cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The bridge under gunicorn with the shipped configuration (server/gunicorn.conf.py),
+    its settings in ``env`` (SMSXML_*); the caller stops it."""
+    root = Path(__file__).resolve().parents[2]
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    config = str(root / "server" / "gunicorn.conf.py")
+    return subprocess.Popen(
+        [gunicorn, "-c", config, "smsxml.server.wsgi:application"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )

@@ -21,8 +21,8 @@ import pytest
 from smsxml.server.accounts import Accounts
 from smsxml.server.app import BridgeApp
 
-from ..conftest import ROOT, free_port, wait_for
-from .conftest import bridge_settings
+from ..conftest import free_port, wait_for
+from .conftest import bridge_settings, start_gunicorn
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -195,19 +195,7 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         "SMSXML_WORKERS": "2",
         "SMSXML_REQUESTS_PER_CONNECTION": "3",
     }
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    process = subprocess.Popen(
-        [
-            gunicorn,
-            "-c",
-            str(ROOT / "server" / "gunicorn.conf.py"),
-            "smsxml.server.wsgi:application",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    process = start_gunicorn(tmp_path, env)
     writers: list[int] = []
     try:
         # each worker builds its bridge (migrations included) before its first request

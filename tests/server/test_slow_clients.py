@@ -16,8 +16,8 @@ import httpx
 
 from smsxml.server.app import BridgeServer
 
-from ..conftest import ROOT, free_port, wait_for
-from .conftest import bridge_settings
+from ..conftest import free_port, wait_for
+from .conftest import bridge_settings, start_gunicorn
 from .test_serve import ENV, SEND, _read_until, _stop
 
 DEADLINE = 2  # seconds, for headers, body and idleness alike
@@ -150,19 +150,7 @@ def test_gunicorn_closes_slow_connections_and_answers_others(tmp_path: Path) -> 
         "SMSXML_HTTP__HEADER_TIMEOUT": str(DEADLINE),
         "SMSXML_HTTP__BODY_TIMEOUT": str(DEADLINE),
     }
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    process = subprocess.Popen(
-        [
-            gunicorn,
-            "-c",
-            str(ROOT / "server" / "gunicorn.conf.py"),
-            "smsxml.server.wsgi:application",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    process = start_gunicorn(tmp_path, env)
     try:
 
         def healthy() -> bool:
