@@ -13,17 +13,25 @@ empty or missing works), ``xsi:type`` annotations accepted, faults as SOAP 1.1 C
 Server faults with the documented faultstring and a ``tns:smsFault`` detail. The raw
 request never reaches a log.
 
+SOAP 1.2 on the same address: the envelope's namespace says the version (read once, in
+:meth:`SoapEndpoint._payload`); everything between is the same code, and the answer is
+written in the request's version: ``application/soap+xml``, faults with Code (Sender or
+Receiver, the WS-Security code as Subcode), Reason and the same Detail, HTTP 400 for a
+Sender fault (SOAP 1.2 Part 2 §7.5.1). spyne is handed SOAP 1.1 whatever came in (its
+Soap12 is experimental, research/soap-toolkit.md §1.4), and its answer is rewritten.
+
 A WS-Security header is read here, before either lane (:mod:`.wssecurity`): its token's
 account is what empty body credentials mean, in both lanes alike (``accounts.VERIFIED``).
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
@@ -34,7 +42,15 @@ from smsxml.server.bridge import Bridge, SendRequest, SmsFault
 from smsxml.server.clock import utcnow
 from smsxml.server.logins import CLIENT
 from smsxml.server.metrics import Metrics
-from smsxml.server.soapforms import Reading, qualify
+from smsxml.server.soapforms import (
+    SOAP11,
+    SOAP12,
+    SOAP12_ENV,
+    SOAP_ENV,
+    Envelope,
+    Reading,
+    qualify,
+)
 from smsxml.server.soapforms import read as read_form
 from smsxml.server.spyne_service import make_spyne_app
 from smsxml.server.wsdl import TNS
@@ -42,14 +58,13 @@ from smsxml.server.wssecurity import (
     WSSE,
     SecurityHeader,
     WsSecurity,
+    WsSecurityFault,
     read_security,
     response_header,
 )
 
-__all__ = ["SOAP_LIMITS", "SoapEndpoint"]
+__all__ = ["SOAP_LIMITS", "EnvelopeFault", "SoapEndpoint", "fault_document"]
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSI_TYPE = f"{{{XSI}}}type"
 _ANNOTATED = etree.XPath("descendant-or-self::*[@xsi:type]", namespaces={"xsi": XSI})
@@ -57,22 +72,41 @@ _ANNOTATED = etree.XPath("descendant-or-self::*[@xsi:type]", namespaces={"xsi": 
 SOAP_LIMITS = xmlsafe.DEFAULT_LIMITS.tightened(
     max_bytes=16 * 1024 * 1024, max_children=100_000, max_elements=200_000
 )
-CONTENT_TYPE = "text/xml; charset=utf-8"
 
+# Both versions' templates bind ``soap`` to their envelope namespace, so that the
+# Security header (wssecurity.response_header) goes in before ``<soap:Body>`` in either.
 _RESPONSE = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
-    f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>'
+    '<soap:Envelope xmlns:soap="{env}"><soap:Body>'
     f'<tns:{{op}}Response xmlns:tns="{TNS}"><{{p}}{{field}}>{{value}}</{{p}}{{field}}>'
     "</tns:{op}Response>"
     "</soap:Body></soap:Envelope>"
 )
 _FAULT = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
-    f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><soap:Fault{{xmlns}}>'
+    f'<soap:Envelope xmlns:soap="{SOAP_ENV}">{{header}}<soap:Body><soap:Fault{{xmlns}}>'
     "<faultcode>{faultcode}</faultcode><faultstring>{text}</faultstring>"
     f'<detail><tns:smsFault xmlns:tns="{TNS}"><{{p}}code>{{code}}</{{p}}code>'
     "<{p}message>{text}</{p}message>"
     "</tns:smsFault></detail></soap:Fault></soap:Body></soap:Envelope>"
+)
+#: SOAP 1.2 Part 1 §5.4: Code/Value (and a Subcode), Reason/Text in a language, Detail
+_FAULT12 = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    f'<soap:Envelope xmlns:soap="{SOAP12_ENV}">{{header}}<soap:Body><soap:Fault{{xmlns}}>'
+    "<soap:Code><soap:Value>soap:{value}</soap:Value>{subcode}</soap:Code>"
+    '<soap:Reason><soap:Text xml:lang="en">{text}</soap:Text></soap:Reason>'
+    f'<soap:Detail><tns:smsFault xmlns:tns="{TNS}"><{{p}}code>{{code}}</{{p}}code>'
+    "<{p}message>{text}</{p}message>"
+    "</tns:smsFault></soap:Detail></soap:Fault></soap:Body></soap:Envelope>"
+)
+#: what a VersionMismatch says we speak (SOAP 1.2 Part 1 §5.4.7; Appendix A puts it in a
+#: SOAP 1.1 VersionMismatch too), the newer first
+_UPGRADE = (
+    f'<soap:Header><u:Upgrade xmlns:u="{SOAP12_ENV}">'
+    f'<u:SupportedEnvelope xmlns:v="{SOAP12_ENV}" qname="v:Envelope"/>'
+    f'<u:SupportedEnvelope xmlns:v="{SOAP_ENV}" qname="v:Envelope"/>'
+    "</u:Upgrade></soap:Header>"
 )
 _OPERATIONS = {f"{{{TNS}}}send": "send", f"{{{TNS}}}query": "query"}
 
@@ -83,21 +117,95 @@ def _prefix(qualified: bool) -> str:
     return "tns:" if qualified else ""
 
 
-def fault_document(fault: SmsFault, kind: str | None = None, qualified: bool = False) -> bytes:
-    """A SOAP 1.1 fault for ``fault`` (``kind`` overrides Client/Server, e.g. VersionMismatch;
-    a WS-Security fault's faultcode is its ``wsse:`` QName)."""
-    wsse_code = getattr(fault, "wsse_code", None)
-    return _FAULT.format(
-        faultcode=(
-            f"wsse:{wsse_code}"
+class EnvelopeFault(SmsFault):
+    """A fault of the envelope, not of the operation: its SOAP code is ``kind``
+    (VersionMismatch or MustUnderstand), its detail InvalidRequest; ``not_understood``
+    names the mandatory headers a MustUnderstand fault is about."""
+
+    def __init__(self, kind: str, text: str, not_understood: Sequence[etree.QName] = ()) -> None:
+        super().__init__("InvalidRequest", text)
+        self.kind = kind
+        self.not_understood = tuple(not_understood)
+
+
+def _fault_header(fault: SmsFault, envelope: Envelope) -> str:
+    """The header of a fault answer: the versions we speak after a VersionMismatch, and
+    in SOAP 1.2 one NotUnderstood per mandatory header (Part 1 §5.4.8)."""
+    if not isinstance(fault, EnvelopeFault):
+        return ""
+    if fault.kind == "VersionMismatch":
+        return _UPGRADE
+    if envelope is not SOAP12 or not fault.not_understood:
+        return ""
+    blocks = "".join(
+        f'<soap:NotUnderstood xmlns:h={quoteattr(name.namespace)} qname="h:{name.localname}"/>'
+        if name.namespace
+        else f'<soap:NotUnderstood qname="{name.localname}"/>'
+        for name in fault.not_understood
+    )
+    return f"<soap:Header>{blocks}</soap:Header>"
+
+
+def fault_document(fault: SmsFault, qualified: bool = False, envelope: Envelope = SOAP11) -> bytes:
+    """``fault`` as a fault answer in ``envelope``'s version. SOAP 1.1: faultcode Client or
+    Server (an :class:`EnvelopeFault`'s kind; a WS-Security fault's ``wsse:`` QName).
+    SOAP 1.2: Code Sender or Receiver (or the kind), the WS-Security QName as Subcode."""
+    wsse_code = fault.wsse_code if isinstance(fault, WsSecurityFault) else None
+    kind = fault.kind if isinstance(fault, EnvelopeFault) else None
+    common = {
+        "header": _fault_header(fault, envelope),
+        "xmlns": f' xmlns:wsse="{WSSE}"' if wsse_code else "",
+        "text": escape(fault.text),
+        "code": fault.code,
+        "p": _prefix(qualified),
+    }
+    if envelope is SOAP12:
+        subcode = (
+            f"<soap:Subcode><soap:Value>wsse:{wsse_code}</soap:Value></soap:Subcode>"
             if wsse_code
-            else f"soap:{kind or ('Client' if fault.client else 'Server')}"
-        ),
-        xmlns=f' xmlns:wsse="{WSSE}"' if wsse_code else "",
-        text=escape(fault.text),
-        code=fault.code,
-        p=_prefix(qualified),
-    ).encode()
+            else ""
+        )
+        value = kind or ("Sender" if fault.client else "Receiver")
+        return _FAULT12.format(value=value, subcode=subcode, **common).encode()
+    faultcode = (
+        f"wsse:{wsse_code}"
+        if wsse_code
+        else f"soap:{kind or ('Client' if fault.client else 'Server')}"
+    )
+    return _FAULT.format(faultcode=faultcode, **common).encode()
+
+
+def fault_status(fault: SmsFault, envelope: Envelope) -> str:
+    """The HTTP status of a fault answer: 500 for every SOAP 1.1 fault (SOAP 1.1 §6.2);
+    in SOAP 1.2, 400 for a Sender fault, 500 for the others (Part 2 §7.5.1, Table 20)."""
+    if envelope is SOAP12 and fault.client and not isinstance(fault, EnvelopeFault):
+        return "400 Bad Request"
+    return "500 Internal Server Error"
+
+
+def _declared(environ: dict[str, Any]) -> Envelope:
+    """The version the request's media type declares: what a fault is written in when
+    the envelope itself cannot be read (too large, not XML)."""
+    media_type = str(environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
+    return SOAP12 if media_type == SOAP12.media_type else SOAP11
+
+
+def _in_soap11(payload: etree._Element) -> bytes:
+    """``payload`` in a SOAP 1.1 envelope of its own, for spyne (its Soap12 protocol is
+    experimental; the header was already dealt with here). Moves ``payload``."""
+    envelope = etree.Element(SOAP11.tag("Envelope"), nsmap={"soap": SOAP_ENV})
+    etree.SubElement(envelope, SOAP11.tag("Body")).append(payload)
+    return etree.tostring(envelope)
+
+
+def _spyne_fault(fault: etree._Element) -> SmsFault:
+    """spyne's SOAP 1.1 fault read back: its faultstring, the detail's code, and whose
+    fault it is (``soap11env:Client`` or ``Client.SomeError`` → the client's)."""
+    faultcode = (fault.findtext("faultcode") or "").rpartition(":")[2]
+    client = faultcode.split(".", 1)[0] == "Client"
+    code = fault.findtext(f"detail/{{{TNS}}}smsFault/code")
+    text = fault.findtext("faultstring")
+    return SmsFault(code or ("InvalidRequest" if client else "ServerError"), text, client=client)
 
 
 def _drop_xsi_types(body: bytes, payload: etree._Element) -> bool:
@@ -180,13 +288,13 @@ class SoapEndpoint:
     ) -> Iterable[bytes]:
         started = time.perf_counter()
         operation = "unknown"
-        reading = Reading()
+        reading = Reading(envelope=_declared(environ))  # until the envelope says otherwise
         try:
             body = self._read(environ)
             operation, payload, cleaned, security = self._payload(body, reading)
             stamped = security is not None and security.timestamp
             if self.fast_lane:
-                status, answer = "200 OK", self._answer(operation, payload, reading.qualified)
+                status, answer = "200 OK", self._answer(operation, payload, reading)
                 if stamped:  # the template's only <soap:Body>
                     answer = answer.replace(b"<soap:Body>", self._stamp() + b"<soap:Body>", 1)
             else:
@@ -194,25 +302,31 @@ class SoapEndpoint:
                 # only the form it was read into; it decodes a body as UTF-8 whatever its
                 # XML declaration says (a UTF-16 request was a traceback and ServerError)
                 utf8 = (payload.getroottree().docinfo.encoding or "").upper() == "UTF-8"
-                if cleaned or reading.changed or not utf8:
+                if reading.envelope is SOAP12:
+                    body = _in_soap11(payload)
+                elif cleaned or reading.changed or not utf8:
                     body = etree.tostring(payload.getroottree())
                 return self._spyne(
-                    environ, start_response, body, operation, started, reading.qualified, stamped
+                    environ, start_response, body, operation, started, reading, stamped
                 )
         except SmsFault as fault:
-            status, answer = (
-                "500 Internal Server Error",
-                fault_document(fault, getattr(fault, "kind", None), reading.qualified),
-            )
+            status = fault_status(fault, reading.envelope)
+            answer = fault_document(fault, reading.qualified, reading.envelope)
             self.metrics.fault(operation, fault.code)
         except Exception:  # never a traceback to the client, never the request in a log
             self.metrics.log.exception("internal error in %s", operation)
             status = "500 Internal Server Error"
-            answer = fault_document(SmsFault("ServerError", client=False), None, reading.qualified)
+            answer = fault_document(
+                SmsFault("ServerError", client=False), reading.qualified, reading.envelope
+            )
             self.metrics.fault(operation, "ServerError")
         self.metrics.request(operation, time.perf_counter() - started)
         start_response(
-            status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(answer)))]
+            status,
+            [
+                ("Content-Type", reading.envelope.content_type),
+                ("Content-Length", str(len(answer))),
+            ],
         )
         return [answer]
 
@@ -239,29 +353,37 @@ class SoapEndpoint:
         """The operation, its (schema-valid) payload element, whether xsi:type
         annotations were removed from it and the WS-Security header read (its token's
         account is then :data:`VERIFIED`); or the right fault. ``reading`` learns the
-        request's form (qualified or not) as soon as it is known, for the fault too."""
+        request's envelope version and form (qualified or not) as soon as each is known,
+        for the fault too."""
         try:
             envelope = xmlsafe.parse(body, limits=SOAP_LIMITS, refuse_pis=True)  # SOAP 1.1 §3
         except BadInput as error:
             problem = error.problems[0]
             raise SmsFault("InvalidRequest", f"Invalid request: {problem.message}") from None
-        if envelope.tag == f"{{{SOAP12_ENV}}}Envelope":
-            fault = SmsFault("InvalidRequest", "SOAP 1.2 is not supported: use SOAP 1.1.")
-            fault.kind = "VersionMismatch"  # type: ignore[attr-defined]
-            raise fault
-        if envelope.tag != f"{{{SOAP_ENV}}}Envelope":
-            raise SmsFault("InvalidRequest", "Invalid request: not a SOAP 1.1 envelope.")
-        header = envelope.find(f"{{{SOAP_ENV}}}Header")
-        security = read_security(header)
-        if header is not None and any(
-            h.get(f"{{{SOAP_ENV}}}mustUnderstand") in ("1", "true")
-            for h in header
-            if not (security is not None and h.tag == f"{{{WSSE}}}Security")
-        ):
-            fault = SmsFault("InvalidRequest", "A mandatory SOAP header is not understood.")
-            fault.kind = "MustUnderstand"  # type: ignore[attr-defined]
-            raise fault
-        body_element = envelope.find(f"{{{SOAP_ENV}}}Body")
+        # the one place the version is read: everything after is written in it
+        version = next((v for v in (SOAP11, SOAP12) if envelope.tag == v.tag("Envelope")), None)
+        if version is None:
+            raise EnvelopeFault(
+                "VersionMismatch", "Invalid request: not a SOAP 1.1 or SOAP 1.2 envelope."
+            )
+        reading.envelope = version
+        header = envelope.find(version.tag("Header"))
+        security = read_security(header, version)
+        # mandatory headers for us (no actor/role, "next", the ultimate receiver) other
+        # than the Security header just read; those for other nodes are not ours to judge
+        mandatory = [
+            etree.QName(h)
+            for h in (header if header is not None else ())
+            if isinstance(h.tag, str)
+            and h.get(version.tag("mustUnderstand")) in ("1", "true")
+            and h.get(version.target) in version.ours
+            and not (security is not None and h.tag == f"{{{WSSE}}}Security")
+        ]
+        if mandatory:
+            raise EnvelopeFault(
+                "MustUnderstand", "A mandatory SOAP header is not understood.", mandatory
+            )
+        body_element = envelope.find(version.tag("Body"))
         payload = None if body_element is None else next(iter(body_element), None)
         operation = _OPERATIONS.get(str(payload.tag)) if payload is not None else None
         if operation is None or payload is None:
@@ -287,8 +409,9 @@ class SoapEndpoint:
             raise SmsFault("InvalidRequest", f"Invalid request: {message[:300]}")
         return operation, payload, cleaned, security
 
-    def _answer(self, operation: str, payload: etree._Element, qualified: bool) -> bytes:
+    def _answer(self, operation: str, payload: etree._Element, reading: Reading) -> bytes:
         """The fast lane: read the validated payload directly, answer from a template."""
+        env, prefix = reading.envelope.namespace, _prefix(reading.qualified)
         fields = {c.tag: c for c in payload if isinstance(c.tag, str)}
 
         def text(name: str) -> str:
@@ -300,7 +423,7 @@ class SoapEndpoint:
                 text("username"), text("password"), text("message_id"), text("mobile")
             )
             return _RESPONSE.format(
-                op="query", field="status", value=escape(value), p=_prefix(qualified)
+                env=env, op="query", field="status", value=escape(value), p=prefix
             ).encode()
         request = SendRequest(
             username=text("username"),
@@ -315,7 +438,7 @@ class SoapEndpoint:
         )
         value = self.bridge.send(request)
         return _RESPONSE.format(
-            op="send", field="id", value=escape(value), p=_prefix(qualified)
+            env=env, op="send", field="id", value=escape(value), p=prefix
         ).encode()
 
     def _spyne(
@@ -325,17 +448,20 @@ class SoapEndpoint:
         body: bytes,
         operation: str,
         started: float,
-        qualified: bool,
+        reading: Reading,
         stamped: bool = False,
     ) -> Iterable[bytes]:
         """Hand the checked request to spyne (the body was consumed: give it a copy);
-        its answer (written unqualified) is put in the request's form before it leaves,
-        with a Security Timestamp if ``stamped`` (the request carried one)."""
+        its answer (written unqualified, in SOAP 1.1) is put in the request's form and
+        version before it leaves, with a Security Timestamp if ``stamped`` (the request
+        carried one)."""
         inner = dict(environ)
         inner["wsgi.input"] = io.BytesIO(body)
         inner["CONTENT_LENGTH"] = str(len(body))
         inner["REQUEST_METHOD"] = "POST"
         inner["QUERY_STRING"] = ""
+        if reading.envelope is SOAP12:  # spyne is given SOAP 1.1 (see _in_soap11)
+            inner["CONTENT_TYPE"] = SOAP11.content_type
         captured: list[tuple[str, list[tuple[str, str]]]] = []
 
         def spyne_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -349,11 +475,14 @@ class SoapEndpoint:
             self.metrics.fault(
                 operation, (detail.text if detail is not None else None) or "ServerError"
             )
-        if stamped and status.startswith("200"):
+        if reading.envelope is SOAP12:
+            status, answer = self._in_soap12(answer, reading.qualified, stamped)
+            headers = [("Content-Type", SOAP12.content_type)]
+        elif stamped and status.startswith("200"):
             document = xmlsafe.parse(answer)
             document.insert(0, etree.fromstring(self._stamp(f' xmlns:soap="{SOAP_ENV}"')))
             answer = etree.tostring(document, xml_declaration=True, encoding="UTF-8")
-        if qualified:
+        if reading.qualified and reading.envelope is SOAP11:
             document = xmlsafe.parse(answer)
             soap_body = document.find(f"{{{SOAP_ENV}}}Body")
             if soap_body is not None and len(soap_body):
@@ -368,3 +497,28 @@ class SoapEndpoint:
         start_response(status, [*headers, ("Content-Length", str(len(answer)))])
         self.metrics.request(operation, time.perf_counter() - started)
         return [answer]
+
+    def _in_soap12(self, answer: bytes, qualified: bool, stamped: bool) -> tuple[str, bytes]:
+        """spyne's SOAP 1.1 answer as SOAP 1.2: the same response element in a 1.2
+        envelope, or its fault read back and written as every SOAP 1.2 fault is."""
+        content = xmlsafe.parse(answer).find(f"{SOAP11.tag('Body')}/*")
+        if content is None or content.tag == SOAP11.tag("Fault"):
+            fault = (
+                _spyne_fault(content)
+                if content is not None
+                else SmsFault("ServerError", client=False)
+            )
+            return fault_status(fault, SOAP12), fault_document(fault, qualified, SOAP12)
+        content = copy.deepcopy(content)  # on its own, without spyne's namespace declarations
+        etree.cleanup_namespaces(content)
+        if qualified:
+            qualify(content)
+        header = self._stamp() if stamped else b""
+        return "200 OK", (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            + f'<soap:Envelope xmlns:soap="{SOAP12_ENV}">'.encode()
+            + header
+            + b"<soap:Body>"
+            + etree.tostring(content, encoding="UTF-8")
+            + b"</soap:Body></soap:Envelope>"
+        )

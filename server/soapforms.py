@@ -18,6 +18,10 @@ or the habits they were made from:
 - **nil** for an argument left out (PHP SoapClient sends ``<schedule xsi:nil="true"/>``
   for the optional rpc parts a positional call does not give): read as absent.
 
+Around all four, the envelope is SOAP 1.1 or SOAP 1.2 (:data:`SOAP11`, :data:`SOAP12`):
+the operations are the same, only the envelope, its media type and the fault's shape
+differ, so the version is read once and the answer is written in it.
+
 :func:`read` rewrites the payload in place into the unqualified literal form; the raw
 body is searched first, so the common request pays for none of it.
 """
@@ -29,9 +33,10 @@ from typing import cast
 
 from lxml import etree
 
-__all__ = ["Reading", "qualify", "read"]
+__all__ = ["SOAP11", "SOAP12", "Envelope", "Reading", "qualify", "read"]
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _ENC_ATTRIBUTE = f"{{{SOAP_ENC}}}"
@@ -43,12 +48,51 @@ _XSI_NIL = f"{{{XSI}}}nil"
 RECIPIENT = "recipients"
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """One SOAP version, as far as the endpoint needs to know it."""
+
+    namespace: str
+    media_type: str  # of requests and answers in this version
+    #: the header attribute naming whom a block is for (SOAP 1.1 actor, SOAP 1.2 role)
+    target: str
+    #: the targets the endpoint plays: none said (the ultimate receiver), "next", and in
+    #: SOAP 1.2 the ultimate receiver by name (Part 1 §5.2.2)
+    ours: tuple[str | None, ...]
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+    def tag(self, local: str) -> str:
+        """``local`` (Envelope, Header, Body, Fault …) in this version's namespace."""
+        return f"{{{self.namespace}}}{local}"
+
+
+SOAP11 = Envelope(
+    SOAP_ENV,
+    "text/xml",
+    f"{{{SOAP_ENV}}}actor",
+    (None, "", "http://schemas.xmlsoap.org/soap/actor/next"),
+)
+#: SOAP 1.2 over HTTP is ``application/soap+xml`` (RFC 3902); its ``action`` parameter
+#: replaces SOAPAction and, like it, is not needed: the body element names the operation
+SOAP12 = Envelope(
+    SOAP12_ENV,
+    "application/soap+xml",
+    f"{{{SOAP12_ENV}}}role",
+    (None, "", f"{SOAP12_ENV}/role/next", f"{SOAP12_ENV}/role/ultimateReceiver"),
+)
+
+
 @dataclass
 class Reading:
-    """What :func:`read` learnt of a request: its form, and whether it changed the tree."""
+    """What :func:`read` learnt of a request: its form, whether it changed the tree, and
+    (the endpoint says) the envelope version to answer in."""
 
     qualified: bool = False
     changed: bool = False
+    envelope: Envelope = SOAP11
 
 
 def read(body: bytes, payload: etree._Element, tns: str, reading: Reading) -> None:

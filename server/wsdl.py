@@ -2,7 +2,7 @@
 spyne's, with two changes made at serving time:
 
 - the service address is the configured public URL (never the request's Host header,
-  which a client or a proxy controls);
+  which a client or a proxy controls), on every port (SOAP 1.1 and 1.2);
 - ``sms.xsd`` is inlined in place of its ``xs:import``, so a client fetches one document
   (wsimport, wsdl.exe and zeep with external fetches forbidden all cope with that);
 - the inlined schema gets the element form its document's clients need (:data:`FORMS`).
@@ -18,12 +18,13 @@ from lxml import etree
 
 from smsxml import xmlsafe
 
-__all__ = ["DOCUMENT_WSDL", "FORMS", "RPC_WSDL", "TNS", "render"]
+__all__ = ["DOCUMENT_WSDL", "FORMS", "RPC_WSDL", "SOAP12_NS", "TNS", "render"]
 
 TNS = "http://smsxml.org/isms/1"
 DOCUMENT_WSDL = "isms/sms.wsdl"
 RPC_WSDL = "isms/sms-rpc.wsdl"
 SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 XS_NS = "http://www.w3.org/2001/XMLSchema"
 
 #: elementFormDefault of the inlined sms.xsd, per document. Qualified for the
@@ -43,7 +44,8 @@ def _load(relative: str) -> etree._Element:
 def render(document: str, address: str) -> bytes:
     """``document`` (a path under schemas/) served for the endpoint at ``address``."""
     root = copy.deepcopy(_load(document))
-    for location in root.iter(f"{{{SOAP_NS}}}address"):
+    # every port, SOAP 1.1 and 1.2 alike: one address answers both versions
+    for location in root.iter(f"{{{SOAP_NS}}}address", f"{{{SOAP12_NS}}}address"):
         location.set("location", address)
     for schema in root.iter(f"{{{XS_NS}}}schema"):
         for imported in schema.findall(f"{{{XS_NS}}}import"):

@@ -21,7 +21,9 @@ are, for the cases that are not a wrong password), detail ``tns:smsFault`` with 
 ``AuthenticationError``; the faultcode is the WS-Security QName (``wsse:FailedAuthentication``,
 ``wsse:InvalidSecurityToken``, ``wsse:MessageExpired``, …), as the SOAP Message Security
 spec (§12) asks of SOAP 1.1 and as CXF and WCF send it. Every SOAP 1.1 client we test
-(zeep, suds, PHP, JAX-WS, .NET) reads any QName there and still maps the detail.
+(zeep, suds, PHP, JAX-WS, .NET) reads any QName there and still maps the detail. In a
+SOAP 1.2 envelope the header works the same; the fault is a Sender fault with the
+WS-Security QName as its Subcode (server/soap.py writes both shapes).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from smsxml.server.bridge import FAULTS, SmsFault
 from smsxml.server.clock import utcnow
 from smsxml.server.models import UsedNonce
+from smsxml.server.soapforms import SOAP11, Envelope
 
 if TYPE_CHECKING:
     from smsxml.server.accounts import AccountInfo, Accounts
@@ -72,9 +75,6 @@ PASSWORD_DIGEST = f"{_PROFILE}#PasswordDigest"
 BASE64_BINARY = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
-#: SOAP 1.1 actors the endpoint plays: none (the ultimate receiver) or "next"
-_OUR_ACTORS = (None, "", "http://schemas.xmlsoap.org/soap/actor/next")
-_SOAP_ACTOR = "{http://schemas.xmlsoap.org/soap/envelope/}actor"
 
 #: the WS-Security fault codes (SOAP Message Security 1.1, §12) the bridge sends
 FAILED_AUTHENTICATION = "FailedAuthentication"  # wrong password or digest, unknown user
@@ -88,7 +88,8 @@ MAX_NONCE_BYTES = 256
 
 
 class WsSecurityFault(SmsFault):
-    """An AuthenticationError fault whose SOAP 1.1 faultcode is ``wsse:<wsse_code>``."""
+    """An AuthenticationError fault whose SOAP 1.1 faultcode (SOAP 1.2 Subcode) is
+    ``wsse:<wsse_code>``."""
 
     def __init__(self, wsse_code: str, reason: str | None = None) -> None:
         text = FAULTS["AuthenticationError"] + (f" {reason}" if reason else "")
@@ -131,14 +132,18 @@ def _parse_time(value: str) -> datetime:
     return moment
 
 
-def read_security(header: etree._Element | None) -> SecurityHeader | None:
-    """The ``wsse:Security`` header addressed to us, read; None if there is none.
-    A header we cannot honour faults (a signature we cannot check must not be
-    ignored as if it were not there)."""
+def read_security(
+    header: etree._Element | None, envelope: Envelope = SOAP11
+) -> SecurityHeader | None:
+    """The ``wsse:Security`` header addressed to us (by ``envelope``'s actor or role),
+    read; None if there is none. A header we cannot honour faults (a signature we cannot
+    check must not be ignored as if it were not there)."""
     if header is None:
         return None
     blocks = [
-        h for h in header if h.tag == f"{{{WSSE}}}Security" and h.get(_SOAP_ACTOR) in _OUR_ACTORS
+        h
+        for h in header
+        if h.tag == f"{{{WSSE}}}Security" and h.get(envelope.target) in envelope.ours
     ]
     if not blocks:
         return None

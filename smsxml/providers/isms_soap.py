@@ -45,6 +45,7 @@ import urllib3.exceptions
 import zeep
 import zeep.exceptions
 from lxml import etree
+from zeep.wsdl.bindings import Soap12Binding
 
 from smsxml.contract import FAULTS as CONTRACT_FAULTS
 from smsxml.contract import fault_of_text
@@ -228,6 +229,15 @@ def _fault_code(fault: zeep.exceptions.Fault) -> str | None:
     return None
 
 
+def _soap12_port(client: zeep.Client) -> tuple[str, str]:
+    """The names of the WSDL's first SOAP 1.2 service and port (LookupError if none)."""
+    for service in client.wsdl.services.values():
+        for port in service.ports.values():
+            if isinstance(port.binding, Soap12Binding):
+                return str(service.name), str(port.name)
+    raise LookupError("the WSDL has no SOAP 1.2 port")
+
+
 def _wall_clock(moment: datetime) -> str:
     """``moment`` as iSMS's ``strtotime`` reads it: Athens time; naive means Athens already."""
     if moment.tzinfo is not None:
@@ -244,6 +254,8 @@ class SoapClient(Provider):
     real iSMS publishes), and ``address`` to call another place than the one the WSDL
     names. ``timeout`` (seconds) bounds every call: at most :data:`CONNECT_TIMEOUT` to
     connect, then ``timeout`` for the whole answer; loading the WSDL, 2 × ``timeout``.
+    ``soap12`` calls through the WSDL's first SOAP 1.2 port (the bridge's ``SmsPort12``)
+    instead of its first port, which speaks SOAP 1.1.
 
     The iSMS SOAP API has send and query only: :meth:`balance` raises.
     """
@@ -261,6 +273,7 @@ class SoapClient(Provider):
         wsdl: str | Path | None = None,
         address: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        soap12: bool = False,
     ) -> None:
         if wsdl is None and base_url is None:
             raise ValueError("SoapClient needs base_url (the endpoint) or wsdl")
@@ -278,6 +291,7 @@ class SoapClient(Provider):
             local_root = Path(wsdl).parent
         self.wsdl = wsdl
         self.timeout = timeout
+        self.soap12 = soap12
         self._session = requests.Session()
         self._transport = _Transport(local_root, timeout=timeout, session=self._session)
         self._settings = zeep.Settings(
@@ -309,7 +323,7 @@ class SoapClient(Provider):
     def _load(self) -> Any:
         try:
             client = zeep.Client(self.wsdl, transport=self._transport, settings=self._settings)
-            service = client.bind()
+            service = client.bind(*_soap12_port(client)) if self.soap12 else client.bind()
             if self.address:
                 service = client.create_service(str(service._binding.name), self.address)
         except requests.HTTPError as error:
@@ -415,9 +429,9 @@ class SoapClient(Provider):
         if code is None and text.startswith("Invalid recipient"):
             code = "InvalidRecipient"
         cls = FAULT_ERRORS.get(code or "")
-        if cls is None:
+        if cls is None:  # SOAP 1.1 Client/Server, SOAP 1.2 Sender/Receiver
             kind = str(fault.code or "").rpartition(":")[2].split(".")[0]
-            cls = TemporaryFailure if kind == "Server" else PermanentFailure
+            cls = TemporaryFailure if kind in ("Server", "Receiver") else PermanentFailure
         return cls(text, provider=self.name, code=detail_code or text)
 
     def _optional(self, operation: str, values: dict[str, Any], name: str, value: Any) -> None:

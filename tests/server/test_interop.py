@@ -297,3 +297,51 @@ def test_java_jaxws_wssecurity_handler(wss_server: BridgeServer, tmp_path: Path)
     facts = facts_of(output)
     assert len(facts.get("text_id", "")) == 12 and len(facts.get("digest_id", "")) == 12, output
     assert {key: facts.get(key) for key in WSS_WRONG} == WSS_WRONG, output
+
+
+#: PHP SoapClient speaking SOAP 1.2 (the soap_version option): send, query, and a wrong
+#: password; prints what it sent and received, as the examples do
+PHP_SOAP12 = r"""<?php
+[$_, $wsdl, $mobile] = $argv;
+$client = new SoapClient($wsdl, [
+    'soap_version' => SOAP_1_2, 'cache_wsdl' => WSDL_CACHE_NONE, 'trace' => true,
+]);
+$send = ['username' => 'demo', 'password' => 'demo', 'from' => 'Shop',
+         'to' => ['recipients' => [$mobile]], 'message' => 'Hello over SOAP 1.2',
+         'coding' => 'GSM', 'flash' => false];
+$id = $client->send($send)->id;
+echo "id=$id\n";
+preg_match('/^Content-Type: *(.*)$/mi', $client->__getLastRequestHeaders(), $type);
+echo "request_type=" . trim($type[1]) . "\n";
+echo "response_1_2=" . (str_contains($client->__getLastResponse(),
+    'http://www.w3.org/2003/05/soap-envelope') ? 'yes' : 'no') . "\n";
+$query = ['username' => 'demo', 'password' => 'demo', 'message_id' => $id, 'mobile' => $mobile];
+echo "status=" . $client->query($query)->status . "\n";
+try {
+    $client->send(['password' => 'wrong'] + $send);
+    echo "fault=none\n";
+} catch (SoapFault $fault) {
+    echo "fault={$fault->getMessage()}\n";
+    echo "faultcode={$fault->faultcode}\n";
+    echo "code={$fault->detail->smsFault->code}\n";
+}
+"""
+
+
+@pytest.mark.interop
+def test_php_soapclient_soap12(wss_server: BridgeServer, tmp_path: Path) -> None:
+    """PHP SoapClient with ``'soap_version' => SOAP_1_2`` on the document/literal WSDL:
+    application/soap+xml out, SOAP 1.2 back, and a wrong password a Sender fault with
+    the contract's faultstring and detail. (On the bridge whose logins forgive many
+    failures: the other examples' wrong passwords would slow this one's down.)"""
+    need_php_soap()
+    script = tmp_path / "soap12.php"
+    script.write_text(PHP_SOAP12)
+    facts = facts_of(run(["php", script, wss_server.wsdl_url, DELIVERED], tmp_path))
+    assert len(facts.get("id", "")) == 12, facts
+    assert facts["request_type"].startswith("application/soap+xml"), facts
+    assert facts["response_1_2"] == "yes", facts
+    assert facts["status"] in ("Queued", "Pending", "Delivered"), facts
+    assert facts["fault"] == "Authentication error.", facts
+    assert facts["faultcode"].endswith("Sender"), facts
+    assert facts["code"] == "AuthenticationError", facts
