@@ -24,7 +24,7 @@ from smsxml.server.delivery import DeliveryTracker
 from smsxml.server.dispatcher import Dispatcher
 from smsxml.server.metrics import Metrics
 from smsxml.server.routing import Routes
-from smsxml.server.settings import Settings
+from smsxml.server.settings import CALLBACK_FIRST_POLL, Settings
 from smsxml.server.soap import SoapEndpoint
 from smsxml.server.store import Store
 from smsxml.server.supervise import DispatchProcess
@@ -82,6 +82,12 @@ class BridgeApp:
             private_reports=settings.dlr_private_addresses,
         )
         self._callback_urls: dict[str, str | None] = {}
+        first_polls = {
+            name: config.first_poll
+            if config.first_poll is not None
+            else (CALLBACK_FIRST_POLL if self.callback_url(name) else 0.0)
+            for name, config in settings.providers.items()
+        }
         self.dispatcher = Dispatcher(
             self.store,
             self.providers,
@@ -90,6 +96,7 @@ class BridgeApp:
             rate_limits={name: c.rate_limit for name, c in settings.providers.items()},
             concurrency={name: c.concurrency for name, c in settings.providers.items()},
             callback_url=self.callback_url,
+            first_polls=first_polls,
             metrics=self.metrics,
         )
         self.bridge = Bridge(self.store)
@@ -172,7 +179,7 @@ class BridgeApp:
             ):
                 document = render(DOCUMENT_WSDL, self.settings.address)
                 return Response(document, content_type=XML)(environ, start_response)
-            return Response("POST a SOAP 1.1 request, or GET ?wsdl", 405, {"Allow": "GET, POST"})(
+            return Response("POST a SOAP 1.1 or 1.2 request, or GET ?wsdl", 405, {"Allow": "GET, POST"})(
                 environ, start_response
             )
         response = getattr(self, f"_{endpoint}")(Request(environ), **args)

@@ -161,13 +161,17 @@ class Dispatcher(Background):
         rate_limits: Mapping[str, float] | None = None,
         concurrency: Mapping[str, int] | None = None,
         callback_url: Callable[[str], str | None] = lambda provider: None,
+        first_polls: Mapping[str, float] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
+        """``first_polls``: seconds from a provider's acceptance to the first status poll
+        of the row, per provider (default: at once)."""
         self.store = store
         self.providers = providers
         self.routes = routes
         self.settings = settings
         self.callback_url = callback_url
+        self.first_polls = dict(first_polls or {})
         self.metrics = metrics or Metrics()
         self.figures = _Figures(self.metrics, list(providers))
         self.limiters = {
@@ -274,7 +278,7 @@ class Dispatcher(Background):
         self.figures.publish()  # before the rows change: what a reader sees is counted
         while True:
             try:
-                self.store.queue.record(batch)
+                self.store.queue.record(batch, first_polls=self.first_polls)
                 break
             except Exception:  # the database away: the rows stay leased to us meanwhile
                 log.exception("recording %d outcomes failed; trying again", len(batch))
@@ -333,7 +337,7 @@ class Dispatcher(Background):
         for send in sends:
             outcomes.add(self.send(send))
         self.figures.publish()
-        self.store.queue.record(outcomes)
+        self.store.queue.record(outcomes, first_polls=self.first_polls)
         return len(rows)
 
     # planning and sending -------------------------------------------------------------------

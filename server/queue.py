@@ -10,7 +10,7 @@ again once the lease has run out (seconds), so delivery is at least once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -194,9 +194,10 @@ class DeliveryQueue:
         with self.store.transaction() as db:
             db.execute(delete(Dispatcher).where(Dispatcher.owner == owner))
 
-    def record(self, outcomes: Outcomes) -> None:
+    def record(self, outcomes: Outcomes, first_polls: Mapping[str, float] | None = None) -> None:
         """Write every outcome of a batch in one transaction (in SQL on the thread's own
-        connection, as claims are)."""
+        connection, as claims are). ``first_polls``: seconds from acceptance to a row's
+        first status poll, per provider (default: due at once)."""
         if not len(outcomes):
             return
         sql, stamp = self._outcome_sql, self.store.stamp
@@ -205,8 +206,12 @@ class DeliveryQueue:
         events: list[tuple[int, str, str]] = []
         with self.store.raw_transaction() as db:
             if outcomes.accepted:
+                polls = {
+                    p: stamp(moment + timedelta(seconds=(first_polls or {}).get(p, 0.0)))
+                    for p in {p for _, p, _ in outcomes.accepted}
+                }
                 db.executemany(
-                    sql["accept"], [(p, i, now, now, r) for r, p, i in outcomes.accepted]
+                    sql["accept"], [(p, i, polls[p], now, r) for r, p, i in outcomes.accepted]
                 )
                 events += [(r, PENDING, f"accepted by {p}") for r, p, _ in outcomes.accepted]
             if outcomes.failed:
@@ -252,7 +257,7 @@ def _outcome_sql(mark: str) -> dict[str, str]:
         "accept": (
             f"UPDATE deliveries SET state = '{PENDING}', provider = {mark},"
             f" provider_id = {mark}, attempts = attempts + 1,"
-            f" next_attempt_at = {mark}, {free}, updated_at = {mark}"  # first poll: due now
+            f" next_attempt_at = {mark}, {free}, updated_at = {mark}"  # its first poll
             f" WHERE id = {mark} AND state = '{QUEUED}'"
         ),
         "fail": (

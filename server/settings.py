@@ -36,6 +36,11 @@ DEFAULT_DATABASE_URL = "sqlite:///smsxml.sqlite3"
 _CONFIG_FILE: ContextVar[str | None] = ContextVar("smsxml_config_file", default=None)
 
 
+#: seconds before the first status poll of a message whose provider reports by callback:
+#: the safety net for a report that does not come (the callback URL unreachable, say)
+CALLBACK_FIRST_POLL = 30.0
+
+
 class ProviderSettings(BaseModel):
     """One provider the bridge may route to."""
 
@@ -48,6 +53,11 @@ class ProviderSettings(BaseModel):
     #: calls in flight to this provider at once (one keep-alive connection each)
     concurrency: int = 64
     poll_interval: float = 2.0  # seconds between status polls
+    #: seconds from the provider's acceptance to the first status poll; None: at once,
+    #: unless the provider is given a delivery-callback URL: then CALLBACK_FIRST_POLL, as
+    #: its report comes by itself (polling every SMS at once doubled the calls to the
+    #: provider, and took a fifth of the dispatcher's CPU)
+    first_poll: float | None = None
 
 
 class DispatchSettings(BaseModel):

@@ -10,18 +10,25 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import zeep
+from sqlalchemy import text
 
 from smsxml.sandbox import SandboxConfig
+from smsxml.sandbox.core import DeliverySchedule
 from smsxml.server.app import BridgeServer
+from smsxml.server.clock import utcnow
 from smsxml.server.routing import Routes
+from smsxml.server.settings import CALLBACK_FIRST_POLL
+from smsxml.soap import SoapClient
 
 from ..conftest import FAST_SCHEDULE, free_port, wait_for
+from .conftest import bridge_settings
 
 GREEK = ["306912345678", "306912345679", "306912345671"]
 
@@ -270,7 +277,7 @@ def test_a_failover_keeps_each_rows_own_tried_providers() -> None:
         def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
             return [row(1, "306912345678", ("isms",)), row(2, "447700900123", ())]
 
-        def record(self, outcomes: Outcomes) -> None:
+        def record(self, outcomes: Outcomes, first_polls: object = None) -> None:
             self.retried.update({r: tried for r, _delay, tried, *_ in outcomes.retried})
 
     class Store:
@@ -626,3 +633,36 @@ def test_two_endpoints_and_three_workers_send_ten_thousand(
         assert cluster.scalar(accepted) == len(numbers)
     finally:
         cluster.stop()
+
+
+def test_a_provider_that_calls_back_is_first_polled_later(tmp_path: Path) -> None:
+    """By default a row sent to a provider given a callback URL (iSMS) is first asked
+    about after CALLBACK_FIRST_POLL seconds (its report comes by itself), a row sent to
+    one without callbacks (net2sms) at once."""
+    settings = bridge_settings(tmp_path, routes={"30": ["isms"], "*": ["net2sms"]})
+    for provider in settings.providers.values():
+        provider.first_poll = None  # the default
+    unsettled = SandboxConfig(schedule=DeliverySchedule(pending_after=0.0, final_after=3600.0))
+    bridge = BridgeServer(settings, sandbox_config=unsettled).start()
+    try:
+        with SoapClient(bridge.url + "/soap", username="demo", password="demo") as client:
+            for number in ("306912345678", "33612345678"):
+                client.send("Shop", [number], "hi")
+
+        def pending() -> dict[str, Any] | None:
+            with bridge.app.store.engine.connect() as db:
+                rows = db.execute(
+                    text("SELECT provider, next_attempt_at FROM deliveries WHERE state = 'Pending'")
+                ).all()
+            return dict(rows) if len(rows) == 2 else None
+
+        polls = wait_for(pending)
+    finally:
+        bridge.stop()
+    now = utcnow()
+    assert _as_time(polls["isms"]) >= now + timedelta(seconds=CALLBACK_FIRST_POLL - 10)
+    assert _as_time(polls["net2sms"]) <= now + timedelta(seconds=5)  # due (or just polled)
+
+
+def _as_time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
