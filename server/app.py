@@ -179,9 +179,9 @@ class BridgeApp:
             ):
                 document = render(DOCUMENT_WSDL, self.settings.address)
                 return Response(document, content_type=XML)(environ, start_response)
-            return Response("POST a SOAP 1.1 or 1.2 request, or GET ?wsdl", 405, {"Allow": "GET, POST"})(
-                environ, start_response
-            )
+            return Response(
+                "POST a SOAP 1.1 or 1.2 request, or GET ?wsdl", 405, {"Allow": "GET, POST"}
+            )(environ, start_response)
         response = getattr(self, f"_{endpoint}")(Request(environ), **args)
         return response(environ, start_response)
 

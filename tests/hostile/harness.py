@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -469,7 +470,7 @@ def post_raw(
 # entry points ---------------------------------------------------------------------------------
 
 
-class EntryPoint:
+class EntryPoint(ABC):
     """One place hostile XML arrives; :meth:`deliver` drives the real interface."""
 
     shape: Shape
@@ -478,9 +479,27 @@ class EntryPoint:
     #: False: it never reads XML at all (a valid document is refused like any other)
     reads_xml = True
     server: ServeProcess | None = None
+    path = ""  # an HTTP entry point's URL path
 
+    @abstractmethod
     def deliver(self, hostile: Hostile) -> Outcome:
-        raise NotImplementedError
+        """What the entry point made of ``hostile``."""
+
+    def _post(self, hostile: Hostile) -> tuple[int | None, str, dict[str, Any]]:
+        """POST ``hostile`` to this HTTP entry point's ``path`` while a valid send is
+        answered on another connection: the status, the answer's text, and what to check
+        beside it."""
+        assert self.server is not None
+        server, answered = self.server, []
+        status, body = post_raw(
+            server.port,
+            self.path,
+            hostile,
+            "text/xml; charset=utf-8",
+            lambda: answered.append(valid_send(server)),
+        )
+        extra = {"answered_meanwhile": bool(answered), "status": status}
+        return status, body.decode(errors="replace"), extra
 
 
 class SoapEntry(EntryPoint):
@@ -488,17 +507,7 @@ class SoapEntry(EntryPoint):
         self.server, self.path, self.shape = server, path, shape
 
     def deliver(self, hostile: Hostile) -> Outcome:
-        assert self.server is not None
-        answered: list[str] = []
-        status, body = post_raw(
-            self.server.port,
-            self.path,
-            hostile,
-            "text/xml; charset=utf-8",
-            lambda: answered.append(valid_send(self.server)),  # type: ignore[arg-type]
-        )
-        text = body.decode(errors="replace")
-        extra = {"answered_meanwhile": bool(answered), "status": status}
+        status, text, extra = self._post(hostile)
         if status == 200 and "<id>" in text:
             return Outcome(False, "answered", seen=text, extra=extra)
         if status == 500 and "<faultstring>" in text:
@@ -521,17 +530,7 @@ class CallbackEntry(EntryPoint):
         self.path = f"/dlr/{provider}/{callback_token(CALLBACK_SECRET, provider)}"
 
     def deliver(self, hostile: Hostile) -> Outcome:
-        assert self.server is not None
-        answered: list[str] = []
-        status, body = post_raw(
-            self.server.port,
-            self.path,
-            hostile,
-            "text/xml; charset=utf-8",
-            lambda: answered.append(valid_send(self.server)),  # type: ignore[arg-type]
-        )
-        text = body.decode(errors="replace")
-        extra = {"answered_meanwhile": bool(answered), "status": status}
+        status, text, extra = self._post(hostile)
         if status == 200:
             return Outcome(False, "answered", seen=text, extra=extra)
         if status is not None and 400 <= status < 500 and status != 404:

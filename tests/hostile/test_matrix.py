@@ -105,19 +105,13 @@ ENTRIES: dict[str, tuple[bool, Callable[[Matrix], EntryPoint]]] = {
 
 SERVER_ENTRIES = [name for name in ENTRIES if name.startswith(("soap-", "callback-"))]
 
-#: (entry, attack) → the defect, for cells that fail today (strict: fixing it fails them)
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
-
 
 def _cells() -> Iterator[object]:
     for entry, (http, _) in ENTRIES.items():
         for attack in ATTACKS:
             if attack.http_only and not http:
                 continue  # a file has no Content-Length
-            reason = KNOWN_DEFECTS.get((entry, attack.name))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            if attack.slow:
-                marks.append(pytest.mark.slow)
+            marks = [pytest.mark.slow] if attack.slow else []
             yield pytest.param(entry, attack, id=f"{entry}-{attack.name}", marks=marks)
 
 
