@@ -37,6 +37,7 @@ from lxml import etree
 
 from smsxml import xmlsafe
 from smsxml.errors import BadInput
+from smsxml.ns import SOAP12_ENV, SOAP_ENV, WSSE, XSI
 from smsxml.server.accounts import VERIFIED
 from smsxml.server.bridge import Bridge, SendRequest, SmsFault
 from smsxml.server.clock import utcnow
@@ -45,8 +46,6 @@ from smsxml.server.metrics import Metrics
 from smsxml.server.soapforms import (
     SOAP11,
     SOAP12,
-    SOAP12_ENV,
-    SOAP_ENV,
     Envelope,
     Reading,
     qualify,
@@ -55,7 +54,6 @@ from smsxml.server.soapforms import read as read_form
 from smsxml.server.spyne_service import make_spyne_app
 from smsxml.server.wsdl import TNS
 from smsxml.server.wssecurity import (
-    WSSE,
     SecurityHeader,
     WsSecurity,
     WsSecurityFault,
@@ -65,7 +63,6 @@ from smsxml.server.wssecurity import (
 
 __all__ = ["SOAP_LIMITS", "EnvelopeFault", "SoapEndpoint", "fault_document"]
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSI_TYPE = f"{{{XSI}}}type"
 _ANNOTATED = etree.XPath("descendant-or-self::*[@xsi:type]", namespaces={"xsi": XSI})
 #: a send may carry tens of thousands of recipients; everything else stays CXF-tight

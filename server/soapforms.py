@@ -33,12 +33,10 @@ from typing import cast
 
 from lxml import etree
 
+from smsxml.ns import SOAP12_ENV, SOAP_ENC, SOAP_ENV, XSI
+
 __all__ = ["SOAP11", "SOAP12", "Envelope", "Reading", "qualify", "read"]
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
-SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _ENC_ATTRIBUTE = f"{{{SOAP_ENC}}}"
 _ENCODING_STYLE = f"{{{SOAP_ENV}}}encodingStyle"
 _ARRAY_TYPE = f"{{{SOAP_ENC}}}arrayType"

@@ -22,12 +22,12 @@ from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
+from smsxml.ns import SOAP_ENV
 from smsxml.server.bridge import Bridge, SendRequest, SmsFault
 from smsxml.server.wsdl import TNS
 
 __all__ = ["fault_detail", "make_spyne_app"]
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 for noisy in (
     "spyne.protocol.soap.soap11.invalid",

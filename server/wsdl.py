@@ -17,15 +17,13 @@ from typing import cast
 from lxml import etree
 
 from smsxml import xmlsafe
+from smsxml.ns import WSDL_SOAP, WSDL_SOAP12, XS
 
-__all__ = ["DOCUMENT_WSDL", "FORMS", "RPC_WSDL", "SOAP12_NS", "TNS", "render"]
+__all__ = ["DOCUMENT_WSDL", "FORMS", "RPC_WSDL", "TNS", "render"]
 
 TNS = "http://smsxml.org/isms/1"
 DOCUMENT_WSDL = "isms/sms.wsdl"
 RPC_WSDL = "isms/sms-rpc.wsdl"
-SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
-SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
-XS_NS = "http://www.w3.org/2001/XMLSchema"
 
 #: elementFormDefault of the inlined sms.xsd, per document. Qualified for the
 #: document/literal WSDL: from unqualified local elements .NET's svcutil falls back to
@@ -45,10 +43,10 @@ def render(document: str, address: str) -> bytes:
     """``document`` (a path under schemas/) served for the endpoint at ``address``."""
     root = copy.deepcopy(_load(document))
     # every port, SOAP 1.1 and 1.2 alike: one address answers both versions
-    for location in root.iter(f"{{{SOAP_NS}}}address", f"{{{SOAP12_NS}}}address"):
+    for location in root.iter(f"{{{WSDL_SOAP}}}address", f"{{{WSDL_SOAP12}}}address"):
         location.set("location", address)
-    for schema in root.iter(f"{{{XS_NS}}}schema"):
-        for imported in schema.findall(f"{{{XS_NS}}}import"):
+    for schema in root.iter(f"{{{XS}}}schema"):
+        for imported in schema.findall(f"{{{XS}}}import"):
             included = _load(f"isms/{imported.get('schemaLocation')}")
             included.set("elementFormDefault", FORMS[document])
             parent = cast(etree._Element, schema.getparent())  # a schema is in wsdl:types

@@ -43,6 +43,7 @@ from lxml import etree
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from smsxml.ns import WSSE, WSU
 from smsxml.server.bridge import FAULTS, SmsFault
 from smsxml.server.clock import utcnow
 from smsxml.server.models import UsedNonce
@@ -67,8 +68,6 @@ __all__ = [
     "response_header",
 ]
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 _PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
 PASSWORD_TEXT = f"{_PROFILE}#PasswordText"
 PASSWORD_DIGEST = f"{_PROFILE}#PasswordDigest"

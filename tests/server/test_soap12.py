@@ -21,9 +21,10 @@ from zeep.wsdl.bindings import Soap12Binding
 from zeep.wsse.username import UsernameToken
 
 from smsxml.errors import AuthenticationFailed
+from smsxml.ns import WSSE, WSU
 from smsxml.server.app import BridgeServer
 from smsxml.server.models import Message
-from smsxml.server.wssecurity import WSSE, WSU, password_digest
+from smsxml.server.wssecurity import password_digest
 from smsxml.soap import SoapClient
 
 TNS = "http://smsxml.org/isms/1"
