@@ -182,8 +182,8 @@ class BridgeApp:
             return Response(
                 "POST a SOAP 1.1 or 1.2 request, or GET ?wsdl", 405, {"Allow": "GET, POST"}
             )(environ, start_response)
-        response = getattr(self, f"_{endpoint}")(Request(environ), **args)
-        return response(environ, start_response)
+        handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
+        return handler(Request(environ), **args)(environ, start_response)
 
     def _rpc_wsdl(self, request: Request) -> Response:
         return Response(render(RPC_WSDL, self.settings.base_url + RPC_PATH), content_type=XML)

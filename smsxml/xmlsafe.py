@@ -51,7 +51,7 @@ SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 try:  # installed: the schemas are package data of smsxml.schemas
     import smsxml.schemas as _schemas_pkg
 
-    SCHEMAS_DIR = Path(_schemas_pkg.__file__).resolve().parent  # type: ignore[arg-type]
+    SCHEMAS_DIR = Path(_schemas_pkg.__file__).resolve().parent
 except ImportError:  # pragma: no cover - running from a bare source tree
     pass
 
