@@ -6,12 +6,12 @@ import json
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from smsxml import feeds
 from smsxml.errors import BadInput
-from smsxml.feedrules import DuplicateFinder, render
-from smsxml.generated.allmysms import Data, Recipient
+from smsxml.generated.allmysms import Data
+
+from .strategies import allmysms_feeds
 
 
 def _feed(
@@ -97,26 +97,6 @@ def test_substituted_length_is_limited_per_recipient() -> None:
     ]
 
 
-def test_render_substitutes_each_placeholder() -> None:
-    """render() replaces every #param_n# with PARAM_n, repeats included."""
-    assert render("#param_1#-#param_2#-#param_1#", ["a", "b"]) == "a-b-a"
-
-
-def test_duplicate_finder_spills_to_disk_and_stays_exact() -> None:
-    """Past its in-memory chunk the finder still finds every duplicate, and no false one."""
-    finder = DuplicateFinder(bits=1 << 12)  # tiny bitmap: many false candidates to sift
-    numbers = [33612000000 + i for i in range(200_000)]
-    for line, number in enumerate(numbers, 1):
-        finder.add(number, line)
-    finder.add(33612000007, 200_001)
-    finder.add(33612199999, 200_002)
-    found = finder.problems()
-    assert [(p.line, p.message.split()[2]) for p in found] == [
-        (200_001, "33612000007"),
-        (200_002, "33612199999"),
-    ]
-
-
 def test_json_key_order_does_not_matter() -> None:
     """JSON objects have no order: keys in any order give the same feed."""
     a = '{"DATA": {"MESSAGE": "Hi", "TPOA": "Shop", "SMS": [{"MOBILEPHONE": "33612345678"}]}}'
@@ -151,37 +131,8 @@ def test_invalid_json_reports_line_and_column() -> None:
     assert (caught.value.line, caught.value.column) == (3, 11)
 
 
-_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="#"),
-    min_size=1,
-    max_size=40,
-).filter(lambda s: s.strip() == s and s.strip())
-
-
-@st.composite
-def _feeds(draw: st.DrawFn) -> Data:
-    dynamic = draw(st.integers(0, 3))
-    message = draw(_text) + "".join(f" #param_{n}#" for n in range(1, dynamic + 1))
-    count = draw(st.integers(1, 4))
-    recipients = [
-        Recipient(
-            mobilephone=str(33612000000 + i),
-            **{f"param_{n}": draw(_text) for n in range(1, dynamic + 1)},
-        )
-        for i in range(count)
-    ]
-    return Data(
-        message=message,
-        dynamic=dynamic or None,
-        campaign_name=draw(st.none() | _text.filter(lambda s: len(s) <= 255)),
-        tpoa=draw(st.none() | st.from_regex(r"[A-Za-z][A-Za-z0-9]{2,10}", fullmatch=True)),
-        flash=None,
-        sms=recipients,
-    )
-
-
 @settings(max_examples=60, deadline=None)
-@given(_feeds())
+@given(allmysms_feeds())
 def test_xml_json_round_trip_keeps_everything(feed: Data) -> None:
     """Any valid feed survives XML → JSON → XML and JSON → XML → JSON unchanged."""
     xml = feeds.feed_to_xml(feed)

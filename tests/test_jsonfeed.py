@@ -5,18 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import ijson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from smsxml import feeds
 from smsxml.errors import BadInput, Problem
-from smsxml.feedreport import Reporter
-from smsxml.feedrules import DuplicateFinder
 from smsxml.jsonfeed import validate_json_feed
-from smsxml.jsonplaces import JsonPlaces
-from smsxml.jsonread import BACKEND, read_header
 
 HEADER = '"MESSAGE": "Hi #param_1#", "DYNAMIC": "1", "TPOA": "Shop"'
 
@@ -124,23 +117,6 @@ def test_a_truncated_feed_is_reported_at_its_end(tmp_path: Path) -> None:
     assert (problem.line, problem.column) == (2, 7) and "premature EOF" in problem.message
 
 
-def test_the_c_backend_parses() -> None:
-    """ijson runs on yajl in C here (the wheels carry it): the speed the bench measures."""
-    assert BACKEND == "yajl2_c" == ijson.backend
-
-
-def test_keys_after_sms_are_read(tmp_path: Path) -> None:
-    """A header key written after the SMS array still counts for the rules (DYNAMIC here)."""
-    path = tmp_path / "late.json"
-    path.write_text(
-        f'{{"DATA": {{"MESSAGE": "Hi #param_1#", "SMS": [{_sms("33612345678", "A")}], '
-        '"DYNAMIC": "1"}}',
-        encoding="utf-8",
-    )
-    assert read_header(path).values == {"MESSAGE": "Hi #param_1#", "DYNAMIC": "1"}
-    assert validate_json_feed(path).problems == []
-
-
 def test_problems_leave_before_the_feed_is_read(tmp_path: Path) -> None:
     """The first problem is handed out while most of the feed is still unread: emit stops
     the validation, and the progress never reached the end of the file."""
@@ -167,71 +143,3 @@ def test_only_the_first_problems_are_kept_and_all_are_counted(tmp_path: Path) ->
     path.write_text(f'{{"DATA": {{{HEADER}, "SMS": [{sms}]}}}}', "utf-8")
     report = validate_json_feed(path, limit=3)
     assert (report.count, len(report.problems), report.recipients) == (50, 3, 50)
-
-
-def test_the_reporter_counts_beyond_its_limit() -> None:
-    """Reporter: the first `limit` go to emit, placed; the rest only add to the count."""
-    shown: list[Problem] = []
-    reporter = Reporter(shown.append, limit=2)
-    reporter.place = lambda problem: problem.at(problem.line, 9)
-    for line in range(1, 6):
-        reporter(Problem(line, 0, "bad"))
-    assert [(p.line, p.column) for p in shown] == [(1, 9), (2, 9)]
-    assert (reporter.report.count, reporter.report.hidden, reporter.report.problems) == (5, 3, [])
-
-
-def test_duplicates_name_the_first_listing_through_line_of() -> None:
-    """A JSON feed stores ordinals: line_of turns the first listing's into its line."""
-    finder = DuplicateFinder(bits=1 << 10)
-    for ordinal, number in enumerate([33612345678, 33612345679, 33612345678], 1):
-        finder.add(number, ordinal)
-    (problem,) = finder.iter_problems(line_of=lambda ordinal: ordinal * 10)
-    assert problem.line == 3 and problem.message.endswith("(first listed on line 10)")
-
-
-_value = st.text(alphabet=st.sampled_from('ab{}[]:,"\\\né ζ'), max_size=8)
-_spacing = st.sampled_from(["", " ", "\n", "\n  ", "\t"])
-
-
-@st.composite
-def _documents(draw: st.DrawFn) -> str:
-    """JSON feeds with strings full of braces, quotes and escapes, nested values and
-    irregular spacing: everything that could lead a tokenizer astray."""
-    entries = [json.dumps(draw(_value)), "-1.5e3", "true"][: draw(st.integers(0, 3))]
-    for _ in range(draw(st.integers(0, 6))):
-        fields = {"MOBILEPHONE": draw(_value)}
-        if draw(st.booleans()):
-            fields["PARAM_1"] = draw(st.one_of(_value, st.lists(_value, max_size=2)))
-        if draw(st.booleans()):
-            fields["X"] = {"y": [draw(_value), {"z": draw(_value)}]}
-        entries.append(json.dumps(fields, ensure_ascii=draw(st.booleans())))
-    gap = draw(_spacing)
-    data = {"MESSAGE": draw(_value), "NOTE": {"SMS": [draw(_value)]}}
-    head = json.dumps(data, ensure_ascii=False)[1:-1]
-    return f'{{{gap}"X": {{"DATA": {{}}}},{gap}"DATA":{gap}{{{head}, "SMS": [{gap}' + (
-        f",{gap}".join(entries) + f"{gap}]}}}}"
-    )
-
-
-@settings(max_examples=80, deadline=None)
-@given(_documents(), st.sampled_from([1, 5, 64, 1 << 20]))
-def test_json_places_match_the_in_memory_positions(text: str, chunk: int) -> None:
-    """JsonPlaces finds every SMS object, and DATA's, where json.loads found it, whatever
-    the chunk size, asked in order and then out of order."""
-    import tempfile
-
-    document = feeds._positioned_loads(text)  # the in-memory path's own positions
-    lines = feeds._Lines(text)
-    data = document["DATA"]
-    expected = [lines(data.offset)] + [
-        lines(sms.offset) if isinstance(sms, dict) else None for sms in data["SMS"]
-    ]
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "feed.json"
-        path.write_text(text, encoding="utf-8")
-        places = JsonPlaces(path)
-        places.CHUNK, places.EVERY = chunk, 2
-        # json.loads gives no offset to a string or a number: they only count
-        objects = [n for n, place in enumerate(expected) if place is not None]
-        assert [places(n) for n in objects] == [expected[n] for n in objects]
-        assert [places(n) for n in reversed(objects)] == [expected[n] for n in reversed(objects)]

@@ -1,4 +1,5 @@
-"""The iSMS.gr HTTP client against its sandbox, over real HTTP, and the sandbox's exact bytes."""
+"""The iSMS.gr HTTP client against its sandbox, over real HTTP (the sandbox's exact bytes:
+tests/sandbox/test_isms.py)."""
 
 from __future__ import annotations
 
@@ -34,17 +35,6 @@ from tests.conftest import FAST_SCHEDULE, CallbackReceiver, wait_for
 GOOD = "306912345678"
 FAILING = "306912345670"  # ends in 0: the sandbox fails it
 OTHER = "306998765432"
-SCHEDULE_EXAMPLES = [  # the vendor page's own list
-    "2017-07-17",
-    "2017-05-11 14:40",
-    "2017-04-22 17:47:55",
-    "11 June 2017 11:00:00",
-    "+1 day",
-    "+1 week",
-    "+1 week 2 days 4 hours 2 seconds",
-    "next Thursday",
-    "last Monday",
-]
 
 
 @pytest.fixture
@@ -66,31 +56,12 @@ def patient(patient_server: SandboxServer) -> Iterator[Isms]:
         yield isms
 
 
-@pytest.fixture(scope="module")
-def raw() -> Iterator[httpx.Client]:
-    """One plain HTTP client for the vendor's literal URLs (a new one per call is slow)."""
-    with httpx.Client(timeout=5.0) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def vendor_sandbox() -> Iterator[SandboxServer]:
-    """One sandbox for the stateless byte-for-byte checks; "scheduler" has its own credit."""
-    with SandboxServer(SandboxConfig(schedule=FAST_SCHEDULE, seed=1)) as server:
-        server.sandbox.accounts["isms"]["scheduler"] = Account("scheduler", "pw", "", Decimal(100))
-        yield server
-
-
 def demo(sandbox: SandboxServer) -> Account:
     return sandbox.sandbox.accounts["isms"]["demo"]
 
 
 def message(*recipients: str, text: str = "Hello", **options: Any) -> OutgoingMessage:
     return OutgoingMessage("iSMS", recipients, text, **options)
-
-
-def api(sandbox: SandboxServer, call: str) -> str:
-    return f"{sandbox.url_for('isms')}/api/http/{call}"
 
 
 # the Provider interface ------------------------------------------------------------------
@@ -358,137 +329,6 @@ def test_contact_mobile_errors(client: Isms, mobile: str, code: str) -> None:
         with pytest.raises(InvalidRecipient) as raised:
             call(mobile)
         assert raised.value.code == code
-
-
-# the vendor's own requests, byte for byte ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("call", "expected"),
-    [
-        ("credits.php?username=demo&password=demo", b"Credits:1000.00"),
-        (
-            "credits.php?username=YourUSERNAME&password=YourPASSWORD",
-            b"Error: Authentication error.",
-        ),
-        ("send.php?username=demo&password=demo&from=myself&message=hi", b"Error: No recipients."),
-        (
-            "send.php?username=demo&password=demo&from=my+self&message=hi&to=306912345678",
-            b"Error: Invalid sender identity.",
-        ),
-        (
-            "send.php?username=demo&password=demo&from=me&to=306912345678&schedule=tomorrowish",
-            b"Error: Invalid scheduling date.",
-        ),
-        (
-            "query.php?username=demo&password=demo&mobile=306912345678",
-            b"Error: No message ID defined.",
-        ),
-        ("query.php?username=demo&password=demo&mid=0008FABD", b"Error: No mobile defined."),
-        (
-            "query.php?username=demo&password=demo&mid=0008FABD&mobile=306912345678",
-            b"Error: No such message or recipient.",
-        ),
-        ("hlr.php?username=demo&password=demo&mobiles=", b"Error: No recipients."),
-        (
-            "hlrquery.php?username=demo&password=demo&mobile=306971234567",
-            b"Error: No message ID defined.",
-        ),
-        ("hlrquery.php?username=demo&password=demo&mid=MESSAGE_ID", b"Error: No mobile defined."),
-        (
-            "hlrquery.php?username=demo&password=demo&mid=MESSAGE_ID&mobile=306971234567",
-            b"Error: No such message ID or mobile.",
-        ),
-        (
-            "savecontact.php?username=demo&password=demo&surname=SURNAME&name=NAME&mobile=306912345678&comments=COMMENTS",
-            b"OK",
-        ),
-        (
-            "savecontact.php?username=demo&password=demo&surname=S&name=N&comments=C",
-            b"Error: Mobile number is empty.",
-        ),
-        (
-            "savecontact.php?username=demo&password=demo&mobile=MOBILE",
-            b"Error: Invalid mobile number.",
-        ),
-        ("deletecontact.php?username=demo&password=demo&mobile=306900000001", b"FAILED"),
-        ("deletecontact.php?username=demo&password=demo", b"Error: Mobile number is empty."),
-    ],
-)
-def test_vendor_requests_get_exact_answers(
-    vendor_sandbox: SandboxServer, raw: httpx.Client, call: str, expected: bytes
-) -> None:
-    """The page's GET URLs (with demo credentials) get the page's exact lines, HTTP 200."""
-    response = raw.get(api(vendor_sandbox, call))
-    assert (response.status_code, response.content) == (200, expected)
-
-
-def test_vendor_send_example_and_query(patient_server: SandboxServer, raw: httpx.Client) -> None:
-    """The page's send example answers ID:<id>; query.php answers "Status: Queued" for it."""
-    send = "send.php?username=demo&password=demo&from=myself&message=text+at+utf8+format"
-    sent = raw.get(api(patient_server, send + "&to=306912345678,306998765432"))
-    assert re.fullmatch(rb"ID:[0-9A-F]{10}", sent.content)
-    mid = sent.text.removeprefix("ID:")
-    for mobile in ("306912345678", "306998765432"):
-        query = f"query.php?username=demo&password=demo&mid={mid}&mobile={mobile}"
-        assert raw.get(api(patient_server, query)).content == b"Status: Queued"
-    credits = raw.get(api(patient_server, "credits.php?username=demo&password=demo"))
-    assert credits.content == b"Credits:998.00"
-
-
-def test_vendor_insufficient_credits_line(sandbox: SandboxServer, raw: httpx.Client) -> None:
-    """A poor account's send and hlr answer exactly "Error: Insufficient credits."."""
-    demo(sandbox).credits = Decimal("0.05")
-    for call in (
-        "send.php?username=demo&password=demo&from=me&to=306912345678&message=hi",
-        "hlr.php?username=demo&password=demo&mobiles=306949876543,306931234567",
-    ):
-        assert raw.get(api(sandbox, call)).content == b"Error: Insufficient credits."
-
-
-def test_vendor_hlr_example(patient_server: SandboxServer, raw: httpx.Client) -> None:
-    """The page's hlr.php example answers ID:<id>, and hlrquery.php a bare "Queued" first."""
-    hlr = "hlr.php?username=demo&password=demo&mobiles=306949876543,306931234567,35712548796"
-    answer = raw.get(api(patient_server, hlr))
-    assert re.fullmatch(rb"ID:[0-9A-F]{10}", answer.content)
-    mid = answer.text.removeprefix("ID:")
-    query = f"hlrquery.php?username=demo&password=demo&mid={mid}&mobile=306931234567"
-    assert raw.get(api(patient_server, query)).content == b"Queued"
-
-
-@pytest.mark.usefixtures("moved_clock")
-@pytest.mark.parametrize("schedule", SCHEDULE_EXAMPLES)
-def test_vendor_schedule_examples_are_accepted(
-    vendor_sandbox: SandboxServer, raw: httpx.Client, schedule: str
-) -> None:
-    """Every schedule the page lists, URL-encoded, is accepted by send.php."""
-    params = {"username": "scheduler", "password": "pw", "from": "me", "to": GOOD}
-    answer = raw.get(api(vendor_sandbox, "send.php"), params={**params, "schedule": schedule})
-    assert answer.text.startswith("ID:")
-
-
-def test_post_form_is_accepted_and_unknown_parameters_ignored(
-    sandbox: SandboxServer, raw: httpx.Client
-) -> None:
-    """POSTed forms work like GET; typos such as "massage" are ignored, not refused."""
-    form = {"username": "demo", "password": "demo", "from": "me", "to": GOOD, "massage": "x"}
-    assert raw.post(api(sandbox, "send.php"), data=form).text.startswith("ID:")
-
-
-def test_gsm_coding_bills_unknown_characters_as_question_marks(
-    sandbox: SandboxServer, raw: httpx.Client
-) -> None:
-    """Greek lowercase under the default coding=GSM is one GSM-7 part, not UCS-2."""
-    params = {"username": "demo", "password": "demo", "from": "me", "to": GOOD, "message": "αβγ"}
-    mid = raw.get(api(sandbox, "send.php"), params=params).text.removeprefix("ID:")
-    [stored] = sandbox.sandbox.find("isms", mid)
-    assert (stored.unicode, stored.parts, stored.text) == (False, 1, "αβγ")
-
-
-def test_unknown_path_is_404(vendor_sandbox: SandboxServer, raw: httpx.Client) -> None:
-    """The page's doubled "api/http/api/http/deletecontact.php" is a typo: 404."""
-    doubled = api(vendor_sandbox, "api/http/deletecontact.php?username=demo")
-    assert raw.get(doubled).status_code == 404
 
 
 # the request the client writes -------------------------------------------------------------

@@ -1,12 +1,11 @@
-"""smsxml.soap.SoapClient against running bridges, silent sockets and hostile WSDLs."""
+"""smsxml.providers.isms_soap.SoapClient (``smsxml.soap``'s) against running bridges, silent
+sockets and hostile WSDLs."""
 
 from __future__ import annotations
 
 import logging
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,9 +39,9 @@ from smsxml.soap import SoapClient
 from smsxml.status import DeliveryState
 from tests.server import conftest as server_fixtures
 
-from .conftest import ROOT, free_port, wait_for
+from ..conftest import ROOT, free_port, wait_for
 
-#: the bridge fixtures live under tests/server/; this module sits one level up
+#: the bridge fixtures live under tests/server/, beside this module's folder
 make_bridge = server_fixtures.make_bridge
 
 SMS_WSDL = ROOT / "schemas" / "isms" / "sms.wsdl"
@@ -475,8 +474,11 @@ def test_build_makes_a_soap_client() -> None:
         SoapClient()
 
 
-def test_smsxml_soap_imports_first() -> None:
-    """``import smsxml.soap`` works in a fresh interpreter, before smsxml.providers."""
-    subprocess.run(
-        [sys.executable, "-c", "import smsxml.soap"], check=True, capture_output=True, timeout=60
-    )
+def test_misshapen_calls_are_refused_before_any_request() -> None:
+    """One string as recipients, or more than max_batch, is refused before any request."""
+    with local_client("http://127.0.0.1:9/soap") as soap:
+        with pytest.raises(TypeError, match="not one string"):
+            soap.send("Shop", TO, "Hi")
+        too_many = [TO] * (SoapClient.max_batch + 1)
+        with pytest.raises(ValueError, match=f"at most {SoapClient.max_batch}"):
+            soap.send(OutgoingMessage("Shop", too_many, "Hi"))

@@ -1,9 +1,11 @@
-"""``smsxml sandbox`` over real HTTP: the fast server keeps every behaviour of the sandbox."""
+"""smsxml.sandbox.serve: ``smsxml sandbox`` over real HTTP, where the fast server keeps every
+behaviour of the sandbox."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +18,8 @@ import httpx
 import pytest
 
 from smsxml.sandbox import DeliverySchedule, SandboxConfig, SandboxServer
+from smsxml.sandbox.serve import free_port as free_port_on
+from smsxml.sandbox.serve import needs_werkzeug
 
 from ..conftest import CallbackReceiver, wait_for
 from .conftest import CliSandbox
@@ -249,3 +253,22 @@ def test_dropped_connections_fall_back_to_werkzeug(start_cli: Callable[[str], Cl
     with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
         httpx.get(f"{cli.url}{ISMS}credits.php?{AUTH}", timeout=10)
     assert httpx.get(f"{cli.url}/net2sms/api/balance/get?key=demo-key").text == "1000"
+
+
+# in-process -----------------------------------------------------------------------------
+
+
+def test_only_dropped_connections_need_werkzeug() -> None:
+    """Only drop_rate needs werkzeug (granian cannot close unanswered); other faults do not."""
+    assert not needs_werkzeug(SandboxConfig())
+    busy = SandboxConfig().with_faults("isms", error_rate=1.0, latency=0.1, malformed_rate=1.0)
+    assert not needs_werkzeug(busy)
+    assert needs_werkzeug(busy.with_faults("allmysms", drop_rate=0.01))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_free_port_gives_a_port_that_binds(host: str) -> None:
+    """free_port(host) names a port nothing holds on that host now."""
+    port = free_port_on(host)
+    with socket.create_server((host, port)):
+        pass
