@@ -24,7 +24,8 @@ requests are what the ceiling counts, so the ratio is left out).
 
     .venv/bin/python bench/dispatch.py [--scenarios single0,single50,batch]
         [--count 3000] [--engine sqlite|postgresql] [--endpoint serve|gunicorn]
-        [--workers 0,1,2] [--accept-load SECONDS] [--repeat 1] [--keep DIR]
+        [--workers 0,1,2] [--accept-load SECONDS] [--accept-connections 4]
+        [--repeat 1] [--keep DIR]
 
 Targets (2 cores, issue 10): ≥ 2,000 SMS/s per worker process single-recipient at 0 ms,
 ≥ 800 at 50 ms, ≥ 20,000 to a batching provider.
@@ -224,14 +225,16 @@ def start_bridge(
     return processes, port
 
 
-def accept_load(workdir: Path, port: int, seconds: float) -> float:
-    """SOAP sends to one recipient answered per second while dispatch runs (wrk, 4
-    connections, the send1 payload of bench/soap.py)."""
+def accept_load(workdir: Path, port: int, seconds: float, connections: int = 4) -> float:
+    """SOAP sends to one recipient answered per second while dispatch runs (wrk, the send1
+    payload of bench/soap.py, ``connections`` clients); 0 if wrk is missing."""
+    if shutil.which("wrk") is None:
+        return 0.0
     body = workdir / "send1.xml"
     body.write_bytes(send_envelope(["306912345678"]))
     lua = workdir / "post.lua"
     lua.write_text(WRK_LUA)
-    result = run_wrk(port, body, PAYLOADS["send1"], seconds, 4, 2, lua, None)
+    result = run_wrk(port, body, PAYLOADS["send1"], seconds, connections, 2, lua, None)
     if result["bad"]:
         raise SystemExit(f"the endpoint refused sends: {result['sample']}")
     return float(result["ok"]) / (float(result["duration_us"]) / 1e6)
@@ -246,6 +249,7 @@ def run(
     workers: int,
     accept_seconds: float,
     endpoint: str = "serve",
+    accept_connections: int = 4,
 ) -> dict[str, float]:
     latency, per_message = SCENARIOS[scenario]
     sandbox, sandbox_port = start_sandbox(workdir, latency)
@@ -258,7 +262,11 @@ def run(
         started = time.monotonic()
         pids = [p for process in processes for p in tree_pids(process.pid)]
         cpu_start, provider_cpu_start = cpu_seconds(pids), cpu_seconds(tree_pids(sandbox.pid))
-        accepted = accept_load(workdir, port, accept_seconds) if accept_seconds else 0.0
+        accepted = (
+            accept_load(workdir, port, accept_seconds, accept_connections)
+            if accept_seconds
+            else 0.0
+        )
         db = create_engine(url)  # one engine for every poll of the queue
         try:
             wait_until(lambda: progress(db)[0] == 0, 600, "an empty queue")
@@ -313,6 +321,12 @@ def main() -> None:
         help="seconds of SOAP sends (wrk) against the endpoint while it dispatches",
     )
     parser.add_argument(
+        "--accept-connections",
+        type=int,
+        default=4,
+        help="SOAP clients sending at once during --accept-load (each waits for its answer)",
+    )
+    parser.add_argument(
         "--endpoint",
         choices=("serve", "gunicorn"),
         default="serve",
@@ -344,6 +358,7 @@ def main() -> None:
                 workers,
                 args.accept_load,
                 args.endpoint,
+                args.accept_connections,
             )
             results.setdefault(label, []).append(figures)
             if args.keep is None:

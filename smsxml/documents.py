@@ -57,8 +57,7 @@ def _xml_root(path: Path) -> str:
             ):
                 return str(element.tag)
     except etree.XMLSyntaxError as error:
-        line, column = error.position if error.position else (0, 0)
-        raise BadInput(Problem(line, column, error.msg or str(error))) from None
+        raise BadInput(xmlsafe.syntax_problem(error)) from None
     raise BadInput(Problem(1, 1, "empty document"))
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "parse",
     "parse_file",
     "schema_problems",
+    "syntax_problem",
 ]
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -129,7 +130,8 @@ def _refuse_pis(root: etree._Element) -> None:
         raise BadInput(Problem(line, 0, "processing instructions are not allowed"))
 
 
-def _syntax_problem(error: etree.XMLSyntaxError) -> Problem:
+def syntax_problem(error: etree.XMLSyntaxError) -> Problem:
+    """lxml's syntax error as a Problem: its place once, in line and column."""
     line, column = error.position if error.position else (0, 0)
     message = error.msg or str(error)
     # lxml words some messages "line N: b'…'" or appends ", line N, column M"; we carry
@@ -222,7 +224,7 @@ def parse(
     try:
         root = etree.fromstring(data, new_parser(keep_pis=refuse_pis))
     except etree.XMLSyntaxError as error:
-        raise BadInput(_syntax_problem(error)) from None
+        raise BadInput(syntax_problem(error)) from None
     _refuse_doctype(root.getroottree())
     if refuse_pis:
         _refuse_pis(root)
@@ -307,7 +309,7 @@ class ElementStream:
                 while parent is not None and element.getprevious() is not None:
                     del parent[0]
         except etree.XMLSyntaxError as error:
-            problem = _syntax_problem(error)
+            problem = syntax_problem(error)
             if problem.line == 0 and self._schema is not None:
                 raise BadInput([log_problem(e) for e in error.error_log] or [problem]) from None
             raise BadInput(problem) from None

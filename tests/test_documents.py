@@ -125,11 +125,6 @@ def test_validate_turns_every_refusal_into_a_problem(
     assert problem.message.startswith(message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="documents._xml_root keeps lxml's ', line N, column M' suffix that "
-    "xmlsafe._syntax_problem strips, so the place is printed twice",
-)
 @pytest.mark.parametrize("data", [b"hello world\n", b"<DATA attr=x>"])
 def test_a_syntax_error_at_the_root_reads_like_any_other(tmp_path: Path, data: bytes) -> None:
     """A syntax error at the root gives its place once, in line and column, not in the text."""
