@@ -6,7 +6,7 @@ the SOAP path."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -61,8 +61,9 @@ def new_message_id() -> str:
     return "".join(_BASE32_PAIRS[(bits >> shift) & 1023] for shift in (50, 40, 30, 20, 10, 0))
 
 
-def _write_sql(marker: str) -> dict[str, str]:
-    """The statements of the send path, written once for the driver's paramstyle."""
+def _write_sql(marker: str, batch_rows: Callable[..., str]) -> dict[str, str]:
+    """The statements of the send path, written once for the driver's paramstyle
+    (``batch_rows``: :meth:`Store.batch_rows`)."""
 
     def values(count: int) -> str:
         return ", ".join([marker] * count)
@@ -87,9 +88,10 @@ def _write_sql(marker: str) -> dict[str, str]:
             + ("" if marker == "?" else " FOR UPDATE SKIP LOCKED")
         ),
         "expanded": "UPDATE messages SET pending = NULL WHERE id IN",
-        "deliveries": (
+        "deliveries": (  # (message, recipient, due, notified), the rows of a batch
             "INSERT INTO deliveries (message_id, recipient, state, attempts, next_attempt_at,"
-            f" tried, updated_at, notified) VALUES ({values(8)})"
+            f" tried, updated_at, notified) SELECT v.c0, v.c1, '{QUEUED}', 0, v.c2, '',"
+            f" {marker}, v.c3 FROM {batch_rows('text', 'text', 'timestamp', 'boolean')}"
         ),
     }
 
@@ -117,7 +119,7 @@ class Acceptance:
         self._integrity_error = store.engine.dialect.loaded_dbapi.IntegrityError
         #: sends go to the writer process when there is one (see smsxml.server.writer)
         self._writer = writer
-        self._sql = _write_sql(store.marker)
+        self._sql = _write_sql(store.marker, store.batch_rows)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -252,10 +254,10 @@ class Acceptance:
                 due = self.store.stamp(_as_datetime(send_at or created_at))
                 nobody_waits = dlr_url is None  # born notified: the report loop skips them
                 recipients = pending.split("\n")
-                rows += [(message_id, r, QUEUED, 0, due, "", now, nobody_waits) for r in recipients]
+                rows += [(message_id, r, due, nobody_waits) for r in recipients]
                 expanded.append(message_id)
                 made += len(recipients)
             if rows:  # one statement for every message: a round trip each cost more
-                db.executemany(self._sql["deliveries"], rows)
+                db.execute(self._sql["deliveries"], (now, self.store.batch_param(rows)))
             self.store.execute_in(db, self._sql["expanded"], expanded)
         return made

@@ -104,7 +104,7 @@ class DeliveryQueue:
             + ("" if store.is_sqlite else " FOR UPDATE SKIP LOCKED")
             + ") RETURNING id, message_id, recipient, attempts, tried, reason"
         )
-        self._outcome_sql = _outcome_sql(mark)
+        self._outcome_sql = _outcome_sql(store)
 
     def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
         """Take up to ``limit`` due Queued rows for ``lease`` seconds (expanding messages
@@ -195,50 +195,45 @@ class DeliveryQueue:
             db.execute(delete(Dispatcher).where(Dispatcher.owner == owner))
 
     def record(self, outcomes: Outcomes, first_polls: Mapping[str, float] | None = None) -> None:
-        """Write every outcome of a batch in one transaction (in SQL on the thread's own
-        connection, as claims are). ``first_polls``: seconds from acceptance to a row's
-        first status poll, per provider (default: due at once)."""
+        """Write every outcome of a batch in one transaction, one statement per kind of
+        outcome whatever the number of rows (:meth:`Store.batch_rows`), the parameters
+        made before the writers' turn is taken. ``first_polls``: seconds from acceptance
+        to a row's first status poll, per provider (default: due at once)."""
         if not len(outcomes):
             return
-        sql, stamp = self._outcome_sql, self.store.stamp
+        sql, stamp, batch = self._outcome_sql, self.store.stamp, self.store.batch_param
         moment = utcnow()
         now = stamp(moment)
+        statements: list[tuple[str, tuple[Any, ...]]] = []
         events: list[tuple[int, str, str]] = []
+        if outcomes.accepted:
+            polls = {
+                p: stamp(moment + timedelta(seconds=(first_polls or {}).get(p, 0.0)))
+                for p in {p for _, p, _ in outcomes.accepted}
+            }
+            accepted = [(p, i, polls[p], r) for r, p, i in outcomes.accepted]
+            statements.append((sql["accept"], (now, batch(accepted))))
+            events += [(r, PENDING, f"accepted by {p}") for r, p, _ in outcomes.accepted]
+        if outcomes.failed:
+            failed = [(why, r) for r, why in outcomes.failed]
+            statements.append((sql["fail"], (now, batch(failed))))
+            events += [(r, FAILED, why) for r, why in outcomes.failed]
+        if outcomes.retried:
+            retried = [
+                (int(spent), stamp(moment + timedelta(seconds=delay)), ",".join(tried), why, r)
+                for r, delay, tried, why, spent in outcomes.retried
+            ]
+            statements.append((sql["retry"], (now, batch(retried))))
+            events += [
+                (r, QUEUED, _retry_detail(delay, why, spent))
+                for r, delay, _, why, spent in outcomes.retried
+            ]
+        if events:
+            statements.append((sql["event"], (now, batch(events))))
         with self.store.raw_transaction() as db:
-            if outcomes.accepted:
-                polls = {
-                    p: stamp(moment + timedelta(seconds=(first_polls or {}).get(p, 0.0)))
-                    for p in {p for _, p, _ in outcomes.accepted}
-                }
-                db.executemany(
-                    sql["accept"], [(p, i, polls[p], now, r) for r, p, i in outcomes.accepted]
-                )
-                events += [(r, PENDING, f"accepted by {p}") for r, p, _ in outcomes.accepted]
-            if outcomes.failed:
-                db.executemany(sql["fail"], [(why, now, r) for r, why in outcomes.failed])
-                events += [(r, FAILED, why) for r, why in outcomes.failed]
-            if outcomes.retried:
-                db.executemany(
-                    sql["retry"],
-                    [
-                        (
-                            int(spent),
-                            stamp(moment + timedelta(seconds=delay)),
-                            ",".join(tried),
-                            why,
-                            now,
-                            r,
-                        )
-                        for r, delay, tried, why, spent in outcomes.retried
-                    ],
-                )
-                events += [
-                    (r, QUEUED, _retry_detail(delay, why, spent))
-                    for r, delay, _, why, spent in outcomes.retried
-                ]
+            for statement, parameters in statements:
+                db.execute(statement, parameters)
             self._release(db, outcomes.released)
-            if events:
-                db.executemany(sql["event"], [(r, state, d, now) for r, state, d in events])
 
     def release(self, ids: Sequence[int]) -> None:
         """Give claimed rows back untouched (shutdown)."""
@@ -249,30 +244,37 @@ class DeliveryQueue:
         self.store.execute_in(db, self._outcome_sql["release"], ids)
 
 
-def _outcome_sql(mark: str) -> dict[str, str]:
-    """The statements of :meth:`DeliveryQueue.record`, for the driver's paramstyle. A
-    row changes only from the states the outcome expects (a report may have come first)."""
+def _outcome_sql(store: Store) -> dict[str, str]:
+    """The statements of :meth:`DeliveryQueue.record`, each for a whole batch of rows
+    (``v``, :meth:`Store.batch_rows`). A row changes only from the states the outcome
+    expects (a report may have come first)."""
+    mark, rows = store.marker, store.batch_rows
     free = "lease_until = NULL, lease_owner = NULL"
+    # SQLite would walk the state index and look each batch row up for every Queued row;
+    # ``+`` keeps it from the index, so each batch row finds its row by primary key
+    state = "+deliveries.state" if store.is_sqlite else "deliveries.state"
     return {
-        "accept": (
-            f"UPDATE deliveries SET state = '{PENDING}', provider = {mark},"
-            f" provider_id = {mark}, attempts = attempts + 1,"
-            f" next_attempt_at = {mark}, {free}, updated_at = {mark}"  # its first poll
-            f" WHERE id = {mark} AND state = '{QUEUED}'"
+        "accept": (  # (provider, provider's id, first poll, row)
+            f"UPDATE deliveries SET state = '{PENDING}', provider = v.c0, provider_id = v.c1,"
+            f" attempts = attempts + 1, next_attempt_at = v.c2, {free}, updated_at = {mark}"
+            f" FROM {rows('text', 'text', 'timestamp', 'bigint')}"
+            f" WHERE deliveries.id = v.c3 AND {state} = '{QUEUED}'"
         ),
-        "fail": (
-            f"UPDATE deliveries SET state = '{FAILED}', reason = {mark}, {free},"
-            f" updated_at = {mark} WHERE id = {mark} AND state IN ('{QUEUED}', '{PENDING}')"
+        "fail": (  # (reason, row)
+            f"UPDATE deliveries SET state = '{FAILED}', reason = v.c0, {free},"
+            f" updated_at = {mark} FROM {rows('text', 'bigint')}"
+            f" WHERE deliveries.id = v.c1 AND {state} IN ('{QUEUED}', '{PENDING}')"
         ),
-        "retry": (
-            f"UPDATE deliveries SET attempts = attempts + {mark}, next_attempt_at = {mark},"
-            f" tried = {mark}, reason = {mark}, {free}, updated_at = {mark}"
-            f" WHERE id = {mark} AND state = '{QUEUED}'"
+        "retry": (  # (rounds spent, next attempt, providers tried, reason, row)
+            f"UPDATE deliveries SET attempts = attempts + v.c0, next_attempt_at = v.c1,"
+            f" tried = v.c2, reason = v.c3, {free}, updated_at = {mark}"
+            f" FROM {rows('integer', 'timestamp', 'text', 'text', 'bigint')}"
+            f" WHERE deliveries.id = v.c4 AND {state} = '{QUEUED}'"
         ),
         "release": f"UPDATE deliveries SET {free} WHERE state = '{QUEUED}' AND id IN",
-        "event": (
+        "event": (  # (row, state, detail)
             "INSERT INTO delivery_events (delivery_id, state, detail, at)"
-            f" VALUES ({mark}, {mark}, {mark}, {mark})"
+            f" SELECT v.c0, v.c1, v.c2, {mark} FROM {rows('bigint', 'text', 'text')}"
         ),
     }
 

@@ -10,6 +10,7 @@ workers and processes share one database; each concern is a part of it that uses
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import secrets
 import threading
@@ -64,6 +65,12 @@ def _sqlite_setup(engine: Engine, synchronous: str, *, writer: bool) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def _sql_time(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(" ", "microseconds")
+    raise TypeError(f"{type(value).__name__} is not a batch value")
 
 
 def _status_sql(marker: str) -> dict[str, str]:
@@ -163,6 +170,22 @@ class Store:
             if cursor.description is not None:
                 found += cursor.fetchall()
         return found
+
+    def batch_rows(self, *types: str) -> str:
+        """A derived table ``v(c0, c1, …)`` of the rows passed in one parameter (a JSON
+        array of arrays, :meth:`batch_param`), the columns of the SQL ``types`` given:
+        a batch of outcomes is then one statement, not one per row (on PostgreSQL each
+        statement of ``executemany`` was a round trip: 600 rows took 0.7 s)."""
+        if self.is_sqlite:
+            columns = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(types)))
+            return f"(SELECT {columns} FROM json_each(?)) AS v"
+        columns = ", ".join(f"(value ->> {i})::{kind} AS c{i}" for i, kind in enumerate(types))
+        return f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS j(value)) AS v"
+
+    @staticmethod
+    def batch_param(rows: Sequence[Sequence[Any]]) -> str:
+        """``rows`` as the one parameter of :meth:`batch_rows` (times as SQL text)."""
+        return json.dumps(rows, separators=(",", ":"), default=_sql_time)
 
     def stamp(self, moment: datetime) -> datetime | str:
         """A time as the driver should get it: on SQLite the text SQLAlchemy writes (the
