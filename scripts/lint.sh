@@ -2,7 +2,7 @@
 # Lint and type-check smsxml: `ruff check` and `ruff format --check` on the checkout, then
 # mypy on the package *as installed*. Run from a fresh clone after scripts/setup.sh (the
 # stubs mypy needs are in the `dev` extra, so in requirements.lock). Extra arguments go to
-# mypy, e.g. `scripts/lint.sh --strict`.
+# mypy (pyproject.toml makes it --strict), e.g. `scripts/lint.sh --warn-unreachable`.
 #
 # Why mypy needs more than `mypy -p smsxml`: pyproject.toml maps server/, generated/ and
 # schemas/ under the smsxml namespace (`package-dir`), so there is no smsxml/server/ folder

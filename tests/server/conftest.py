@@ -1,5 +1,6 @@
 """Fixtures of the SOAP bridge: a real bridge (waitress, SQLite file, in-process
-sandboxes) on a free port, through either the fast lane or spyne."""
+sandboxes) on a free port, answering through the fast lane (the production setting;
+tests/server/test_spyne_service.py proves that spyne answers alike)."""
 
 from __future__ import annotations
 
@@ -52,12 +53,12 @@ def make_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeServer]]:
         server.stop()
 
 
-@pytest.fixture(params=[True, False], ids=["fast-lane", "spyne"])
-def bridge(
-    request: pytest.FixtureRequest, make_bridge: Callable[..., BridgeServer]
-) -> BridgeServer:
-    """A running bridge with the demo account, answering through the fast lane or spyne."""
-    return make_bridge(fast_lane=request.param)
+@pytest.fixture
+def bridge(make_bridge: Callable[..., BridgeServer]) -> BridgeServer:
+    """A running bridge with the demo account. The fast lane only: it reads requests into
+    the arguments spyne would make and calls the same operations, and
+    tests/server/test_spyne_service.py runs spyne beside it on every form of request."""
+    return make_bridge()
 
 
 def start_gunicorn(cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
