@@ -250,9 +250,7 @@ def _outcome_sql(store: Store) -> dict[str, str]:
     expects (a report may have come first)."""
     mark, rows = store.marker, store.batch_rows
     free = "lease_until = NULL, lease_owner = NULL"
-    # SQLite would walk the state index and look each batch row up for every Queued row;
-    # ``+`` keeps it from the index, so each batch row finds its row by primary key
-    state = "+deliveries.state" if store.is_sqlite else "deliveries.state"
+    state = store.not_indexed("deliveries.state")  # each batch row found by primary key
     return {
         "accept": (  # (provider, provider's id, first poll, row)
             f"UPDATE deliveries SET state = '{PENDING}', provider = v.c0, provider_id = v.c1,"

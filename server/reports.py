@@ -63,11 +63,6 @@ _SETTLE = (
     .values(state=bindparam("state"), updated_at=bindparam("now"))
 )
 
-_NEXT_POLL = (
-    update(Delivery)
-    .where(Delivery.id == bindparam("row"), Delivery.state == PENDING)
-    .values(next_attempt_at=bindparam("due"))
-)
 
 
 @dataclass(frozen=True)
@@ -85,6 +80,12 @@ class DeliveryReports:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: (next poll, row) of a batch of rows still Pending
+        self._next_poll = (
+            "UPDATE deliveries SET next_attempt_at = v.c0"
+            f" FROM {store.batch_rows('timestamp', 'bigint')} WHERE deliveries.id = v.c1"
+            f" AND {store.not_indexed('deliveries.state')} = '{PENDING}'"
+        )
 
     def apply_updates(self, provider: str, updates: Sequence[StatusUpdate]) -> int:
         """A provider's news, in the order it came; returns how many rows changed. Final
@@ -163,22 +164,24 @@ class DeliveryReports:
         a provider that never answers for a row is asked less and less often."""
         if not rows:
             return
-        now = utcnow()
+        now, store = utcnow(), self.store
         values = [
-            {
-                "row": row.id,
-                "due": now
-                + timedelta(
-                    seconds=min(
-                        MAX_POLL_INTERVAL,
-                        max(interval, (now - row.since).total_seconds() / 2),
+            (
+                store.stamp(
+                    now
+                    + timedelta(
+                        seconds=min(
+                            MAX_POLL_INTERVAL,
+                            max(interval, (now - row.since).total_seconds() / 2),
+                        )
                     )
                 ),
-            }
+                row.id,
+            )
             for row in rows
         ]
-        with self.store.transaction() as db:
-            db.execute(_NEXT_POLL, values)
+        with store.raw_transaction() as db:  # one statement for the batch, as outcomes
+            db.execute(self._next_poll, (store.batch_param(values),))
 
     def unnotified(self, limit: int) -> list[tuple[int, str, str, str, str]]:
         """Final rows whose message asked for a delivery report that was not sent yet:

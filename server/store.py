@@ -182,6 +182,12 @@ class Store:
         columns = ", ".join(f"(value ->> {i})::{kind} AS c{i}" for i, kind in enumerate(types))
         return f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS j(value)) AS v"
 
+    def not_indexed(self, column: str) -> str:
+        """``column`` in a condition SQLite must not answer from an index: with a batch
+        (:meth:`batch_rows`) it would walk e.g. the state index and look up each batch row
+        for every row found, instead of each batch row by primary key."""
+        return f"+{column}" if self.is_sqlite else column
+
     @staticmethod
     def batch_param(rows: Sequence[Sequence[Any]]) -> str:
         """``rows`` as the one parameter of :meth:`batch_rows` (times as SQL text)."""
