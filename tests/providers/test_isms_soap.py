@@ -49,14 +49,11 @@ TO = "306912345678"
 SECRET = "hunter2-not-the-password"
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["fast-lane", "spyne"])
-def lane(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BridgeServer]:
-    """One bridge per lane for the whole module: starting one costs seconds."""
-    settings = server_fixtures.bridge_settings(
-        tmp_path_factory.mktemp("bridge"), fast_lane=request.param
-    )
+@pytest.fixture(scope="module")
+def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeServer]:
+    """One bridge for the whole module: starting one costs seconds. (Its fast lane: that
+    spyne's answers are the same bytes is tests/server/test_spyne_service.py's job.)"""
+    settings = server_fixtures.bridge_settings(tmp_path_factory.mktemp("bridge"))
     with BridgeServer(settings) as server:
         yield server
 

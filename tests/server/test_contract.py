@@ -305,7 +305,7 @@ def test_spyne_declares_the_same_operations_and_elements(lane: BridgeServer) -> 
     # Differs, by design or by spyne's limits (ours is the contract and is what we serve):
     # - spyne names every complex type (tns:send, ...); ours are anonymous;
     # - spyne says elementFormDefault="qualified"; the wire is unqualified (sms.xsd), which
-    #   spyne's reader accepts and an after_serialize hook writes;
+    #   spyne's reader accepts, and both lanes' answers are written by server/soap.py;
     # - every spyne child is minOccurs="0" nillable="true"; coding and status are plain
     #   xs:string, not the Coding and Status enumerations;
     # - no wsdl:fault and no tns:smsFault (spyne declares no faults); soapAction
