@@ -73,16 +73,17 @@ def _sql_time(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not a batch value")
 
 
-def _status_sql(marker: str) -> dict[str, str]:
-    """The statements of the SOAP ``query`` path, written once for the driver's paramstyle."""
-    return {
-        "status": (
-            "SELECT d.state FROM deliveries d JOIN messages m ON m.id = d.message_id"
-            f" WHERE d.message_id = {marker} AND d.recipient = {marker}"
-            f" AND m.account_id = {marker}"
-        ),
-        "pending": (f"SELECT pending FROM messages WHERE id = {marker} AND account_id = {marker}"),
-    }
+def _status_sql(marker: str) -> str:
+    """The statement of the SOAP ``query`` path, written once for the driver's paramstyle:
+    the message's recipient list (set until the dispatcher expands it into rows) and the
+    recipient's row, in one statement (a round trip each on PostgreSQL). One statement
+    reads one snapshot, and expansion writes the rows and clears the list in one
+    transaction: a cleared list means the row is there."""
+    return (
+        "SELECT m.pending, d.state FROM messages m"
+        f" LEFT JOIN deliveries d ON d.message_id = m.id AND d.recipient = {marker}"
+        f" WHERE m.id = {marker} AND m.account_id = {marker}"
+    )
 
 
 class Store:
@@ -120,7 +121,7 @@ class Store:
             self._writer_lock_path = f"{database_file}-writer.lock"
         #: the driver's parameter marker, for the statements written in SQL
         self.marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        self._sql = _status_sql(self.marker)
+        self._status_sql = _status_sql(self.marker)
         #: accounts, credits and passwords
         self.accounts = Accounts(self)
         #: sends charged and stored (through the writer process when ``writer_socket``)
@@ -269,19 +270,16 @@ class Store:
         call (building one cost ~100 x the lookup itself)."""
         cursor = self.raw_connection(self.reader, "reader").cursor()
         try:
-            # The list first: expansion writes the rows and clears the list in one
-            # transaction, so a cleared list means the rows are there (rows first could
-            # miss both, if the expansion ran between the two reads).
-            cursor.execute(self._sql["pending"], (message_id, account_id))
-            listed = cursor.fetchone()
-            if listed and listed[0]:
-                found = (QUEUED,) if recipient in listed[0].split("\n") else None
-            else:
-                cursor.execute(self._sql["status"], (message_id, recipient, account_id))
-                found = cursor.fetchone()
+            cursor.execute(self._status_sql, (recipient, message_id, account_id))
+            found = cursor.fetchone()
         finally:
             cursor.close()
-        return found[0] if found else None
+        if found is None:  # no such message of this account
+            return None
+        pending, state = found
+        if pending:
+            return QUEUED if recipient in pending.split("\n") else None
+        return None if state is None else str(state)
 
     def history(self, message_id: str, recipient: str) -> list[tuple[str, str]]:
         with self.reader.connect() as db:
