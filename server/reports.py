@@ -64,7 +64,6 @@ _SETTLE = (
 )
 
 
-
 @dataclass(frozen=True)
 class Polled:
     """A Pending row a poller asks its provider about."""

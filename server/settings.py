@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -179,6 +179,8 @@ class Settings(BaseSettings):
     demo_credits: int = 1000
     #: run the provider sandboxes in-process and route to them
     sandbox: bool = True
+    #: DEBUG, INFO, WARNING or ERROR (server/logs.py): every process of the bridge
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: SQLite durability: FULL survives power loss; NORMAL only process crashes
     sqlite_synchronous: str = "FULL"
     #: the Unix socket of the writer process that commits every worker's sends

@@ -22,6 +22,7 @@ import threading
 from types import FrameType
 
 from smsxml.sandbox.core import SandboxConfig
+from smsxml.server import logs
 from smsxml.server.app import BridgeApp
 from smsxml.server.background import settle_heap
 from smsxml.server.settings import Settings
@@ -77,12 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     that the server's flags, and its sandboxes' addresses, reach it; no secret in the
     environment or the command line)."""
     (parent,) = argv or sys.argv[1:]
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [dispatch] %(name)s: %(message)s"
-    )
-    for chatty in ("alembic", "httpx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = Settings.model_validate_json(sys.stdin.buffer.read())
+    logs.configure(settings.log_level, "dispatch")
     os.nice(settings.dispatch.nice)  # its server's answers first: a client waits on them
     run_worker(settings, parent=int(parent))
 

@@ -34,6 +34,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from smsxml.server import logs
 from smsxml.server.acceptance import NewMessage
 from smsxml.server.accounts import AccountInfo, InsufficientCredits
 from smsxml.server.background import settle_heap
@@ -251,9 +252,9 @@ def main(argv: list[str] | None = None) -> None:
     from smsxml.server.store import Store
 
     path, parent = argv or sys.argv[1:]
-    logging.basicConfig(level=logging.INFO, format="[writer %(process)d] %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = Settings.load(None)
+    logs.configure(settings.log_level, "writer")
     store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
     settle_heap()  # every send waits for this process: no full collections of the imports
     try:

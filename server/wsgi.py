@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from smsxml.server import logs
 from smsxml.server.app import BridgeApp
 from smsxml.server.background import settle_heap
 from smsxml.server.settings import Settings
@@ -37,6 +38,7 @@ def _get() -> BridgeApp:
         with _lock:
             if _bridge is None:
                 settings = Settings.load(None)
+                logs.configure(settings.log_level)
                 if not settings.public_url:  # host and port are gunicorn's bind, not these
                     log.warning(
                         "SMSXML_PUBLIC_URL is not set: the WSDL and callback URLs say %s",

@@ -256,6 +256,12 @@ def codegen(check: bool) -> None:
 
 # The SOAP bridge ---------------------------------------------------------------------
 
+_LOG_LEVEL = click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    callback=lambda _ctx, _param, value: value.upper() if value else None,
+    help="How much the bridge logs [default: INFO, or SMSXML_LOG_LEVEL].",
+)
 _DATABASE = click.option(
     "--database-url",
     envvar="SMSXML_DATABASE_URL",
@@ -302,6 +308,7 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
     is_flag=True,
     help="Only accept: leave sending and tracking to `smsxml worker` processes.",
 )
+@_LOG_LEVEL
 @_DATABASE
 @_CONFIG
 def serve(
@@ -313,11 +320,11 @@ def serve(
     send_demo: bool,
     sandbox_config: Path | None,
     no_dispatch: bool,
+    log_level: str | None,
     database_url: str | None,
     config: Path | None,
 ) -> None:
     """Run the iSMS-compatible SOAP bridge (with the provider sandboxes by default)."""
-    import logging
     import shutil
     import tempfile
 
@@ -327,13 +334,9 @@ def serve(
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_folder = tempfile.mkdtemp(prefix="smsxml-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
+    from smsxml.server import logs
     from smsxml.server.app import BridgeServer
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("alembic", "spyne", "httpx"):  # migrations, startup and polling chatter
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = _settings(
         config,
         host=host,
@@ -342,7 +345,9 @@ def serve(
         database_url=database_url,
         demo=False if no_demo else None,
         sandbox=False if no_sandbox else None,
+        log_level=log_level,
     )
+    logs.configure(settings.log_level)
     if no_dispatch:
         settings.dispatch.workers = 0
     from smsxml.sandbox import SandboxConfig
@@ -388,24 +393,29 @@ def serve(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML for the in-process sandboxes (schedule, faults).",
 )
+@_LOG_LEVEL
 @_DATABASE
 @_CONFIG
 def worker(
-    no_sandbox: bool, sandbox_config: Path | None, database_url: str | None, config: Path | None
+    no_sandbox: bool,
+    sandbox_config: Path | None,
+    log_level: str | None,
+    database_url: str | None,
+    config: Path | None,
 ) -> None:
     """Send queued messages and track their delivery, without the SOAP endpoint (run
     several, on any node sharing the database; docs/deploy.md)."""
-    import logging
-
     from smsxml.sandbox import SandboxConfig
+    from smsxml.server import logs
     from smsxml.server.worker import run_worker
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    settings = _settings(
+        config,
+        database_url=database_url,
+        sandbox=False if no_sandbox else None,
+        log_level=log_level,
     )
-    for chatty in ("alembic", "httpx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    settings = _settings(config, database_url=database_url, sandbox=False if no_sandbox else None)
+    logs.configure(settings.log_level)
     if settings.dispatch.workers <= 0:
         raise click.UsageError("dispatch.workers is 0: this worker would do nothing")
     simulated = SandboxConfig.from_toml(sandbox_config) if sandbox_config else None
