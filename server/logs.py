@@ -21,8 +21,9 @@ def configure(level: str = "INFO", role: str = "") -> None:
     """Log to stderr at ``level``, each line tagged with ``role`` (e.g. ``dispatch``) when
     the process is a helper of another whose output it shares."""
     tag = f"[{role}] " if role else ""
-    logging.basicConfig(
-        level=level, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s", force=True
-    )
+    root = logging.getLogger()
+    if not root.handlers:  # a host that set up logging already (a test runner) keeps its own
+        logging.basicConfig(format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
+    root.setLevel(level)
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

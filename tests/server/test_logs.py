@@ -15,9 +15,11 @@ from smsxml.server.settings import Settings
 
 @pytest.fixture(autouse=True)
 def restored_logging() -> Iterator[None]:
-    """configure() replaces the root handlers: give pytest's back after each test."""
+    """Each test starts as a fresh process does (no root handler), and gets pytest's
+    handlers back after."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    root.handlers[:] = []
     chatty = {name: logging.getLogger(name).level for name in logs.CHATTY}
     yield
     root.handlers[:], root.level = handlers, level
