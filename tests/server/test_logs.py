@@ -15,11 +15,9 @@ from smsxml.server.settings import Settings
 
 @pytest.fixture(autouse=True)
 def restored_logging() -> Iterator[None]:
-    """Each test starts as a fresh process does (no root handler), and gets pytest's
-    handlers back after."""
+    """configure() changes the root logger: give pytest's handlers and level back."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    root.handlers[:] = []
     chatty = {name: logging.getLogger(name).level for name in logs.CHATTY}
     yield
     root.handlers[:], root.level = handlers, level
@@ -29,6 +27,7 @@ def restored_logging() -> Iterator[None]:
 
 def test_the_level_decides_what_is_written(capsys: pytest.CaptureFixture[str]) -> None:
     """At WARNING an INFO line is dropped and a warning is written, tagged with the role."""
+    logging.getLogger().handlers[:] = []  # as in a fresh process (pytest adds its own)
     logs.configure("WARNING", "dispatch")
     log = logging.getLogger("smsxml.server.test")
     log.info("quiet please")
