@@ -85,11 +85,10 @@ SOAP12 = Envelope(
 
 @dataclass
 class Reading:
-    """What :func:`read` learnt of a request: its form, whether it changed the tree, and
-    (the endpoint says) the envelope version to answer in."""
+    """What :func:`read` learnt of a request: its form and (the endpoint says) the
+    envelope version to answer in."""
 
     qualified: bool = False
-    changed: bool = False
     envelope: Envelope = SOAP11
 
 
@@ -101,7 +100,7 @@ def read(body: bytes, payload: etree._Element, tns: str, reading: Reading) -> No
     # through a list): str tags only, no comments or processing instructions.
     children = [c for c in payload if isinstance(c.tag, str)]
     if any(cast(str, c.tag).startswith(prefix) for c in children):
-        reading.qualified = reading.changed = True
+        reading.qualified = True
     for child in children:
         tag = cast(str, child.tag)
         if tag.startswith(prefix):
@@ -109,7 +108,6 @@ def read(body: bytes, payload: etree._Element, tns: str, reading: Reading) -> No
         grandchildren = [g for g in child if isinstance(g.tag, str)]
         # a list of recipients is written in one form: the first item says which
         if grandchildren and cast(str, grandchildren[0].tag).startswith(prefix):
-            reading.changed = True
             for grandchild in grandchildren:
                 tag = cast(str, grandchild.tag)
                 if tag.startswith(prefix):
@@ -118,10 +116,8 @@ def read(body: bytes, payload: etree._Element, tns: str, reading: Reading) -> No
         for child in children:
             if child.get(_XSI_NIL) in ("true", "1"):
                 payload.remove(child)
-                reading.changed = True
     if SOAP_ENC.encode() in body:
         _decode(payload)
-        reading.changed = True
 
 
 def _is_array(element: etree._Element) -> bool:

@@ -35,7 +35,7 @@ from smsxml.server.app import BridgeServer
 from smsxml.server.settings import ProviderSettings
 
 from ..conftest import FAST_SCHEDULE, free_port, wait_for
-from .test_dispatch import _smsxml, _wait_http
+from .test_dispatcher import _smsxml, _wait_http
 from .test_serve import _helpers
 
 #: Greek numbers, none ending in 0 (the sandbox's fail_suffixes): each ends Delivered
@@ -294,7 +294,7 @@ def test_serve_killed_mid_dispatch_then_restarted_loses_nothing(tmp_path: Path) 
     missing from the provider's record, and the recipients taken twice (printed) are
     among the rows the dead dispatcher held: the at-least-once window of docs/bridge.md.
 
-    tests/server/test_dispatch.py's kill test kills the endpoint alone: its dispatch
+    tests/server/test_dispatcher.py's kill test kills the endpoint alone: its dispatch
     process then sees its parent gone and stops cleanly (calls finished and recorded),
     which leaves no window open; here the dispatcher dies too, as in a crash."""
     sandbox_port, bridge_port = free_port(), free_port()

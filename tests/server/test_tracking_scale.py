@@ -76,6 +76,7 @@ class _Statements:
 
 @pytest.mark.slow
 def test_a_hundred_thousand_pending_rows_reach_their_final_states(tmp_path: Path) -> None:
+    """100,000 Pending rows reach their final states, through polling and callbacks alike."""
     schedule = DeliverySchedule(pending_after=0.0, final_after=HOUR, fail_suffixes=("0",))
     sandbox = SandboxConfig(schedule=schedule, credits=Decimal(1_000_000), seed=1)
     settings = bridge_settings(

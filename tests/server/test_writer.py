@@ -85,6 +85,7 @@ def rows(url: str, sql: str) -> list[tuple[object, ...]]:
 def test_the_writer_commits_the_sends_of_every_worker(
     database: str, writer: WriterProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two workers sending at once: every send is committed by the writer, charged once."""
     workers = [worker_store(database, writer.path, monkeypatch) for _ in range(2)]
     try:
         alice = workers[0].accounts.get("alice")
@@ -110,6 +111,7 @@ def test_the_writer_commits_the_sends_of_every_worker(
 def test_the_writer_refuses_a_send_the_account_cannot_pay(
     database: str, writer: WriterProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A send beyond the credits is refused and stores nothing; one taking the last is stored."""
     store = worker_store(database, writer.path, monkeypatch)
     try:
         alice = store.accounts.get("alice")
@@ -126,6 +128,7 @@ def test_the_writer_refuses_a_send_the_account_cannot_pay(
 def test_a_worker_commits_itself_while_the_writer_is_down_until_it_is_back(
     database: str, writer: WriterProcess
 ) -> None:
+    """With the writer killed, a worker commits its sends itself until the writer is back."""
     with closing_store(database, writer.path) as store:
         alice = store.accounts.get("alice")
         assert alice is not None

@@ -1,6 +1,7 @@
-"""Slow or stalled clients under `smsxml serve`: connections that dribble their headers or
-body, or say nothing, are closed by the server within the deadlines of the `http`
-settings, while a normal SOAP request is answered meanwhile."""
+"""`smsxml serve`'s HTTP server (server/connections.py): connections that dribble their
+headers or body, or say nothing, are closed within the deadlines of the `http` settings
+while a normal SOAP request is answered meanwhile, and open connections are capped.
+gunicorn's worker does the same: test_gunicorn_worker."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import httpx
 
 from smsxml.server.app import BridgeServer
 
-from ..conftest import free_port, wait_for
-from .conftest import bridge_settings, start_gunicorn
+from ..conftest import free_port
+from .conftest import bridge_settings
 from .test_serve import ENV, SEND, _read_until, _stop
 
 DEADLINE = 2  # seconds, for headers, body and idleness alike
@@ -133,42 +134,6 @@ def test_serve_closes_slow_and_stalled_connections_and_answers_others(tmp_path: 
     # waitress reads every connection in one loop: nobody waits for the slow ones
     assert answered < min(c.closed_after or 0 for c in clients)
     _closed_within(clients, DEADLINE + SLACK)
-
-
-def test_gunicorn_closes_slow_connections_and_answers_others(tmp_path: Path) -> None:
-    """gunicorn with the shipped config, one worker of 4 threads, 2 s deadlines: the 8 slow
-    connections (twice its threads) are closed, each within the deadline of the thread
-    that took it, and the normal send is answered once they have freed the threads
-    (plain gthread: none closed after 20 s, the normal request timed out)."""
-    port = free_port()
-    env = {
-        **ENV,
-        "SMSXML_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
-        "SMSXML_BIND": f"127.0.0.1:{port}",
-        "SMSXML_WORKERS": "1",
-        "SMSXML_DISPATCH__WORKERS": "0",
-        "SMSXML_HTTP__HEADER_TIMEOUT": str(DEADLINE),
-        "SMSXML_HTTP__BODY_TIMEOUT": str(DEADLINE),
-    }
-    process = start_gunicorn(tmp_path, env)
-    try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).is_success
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, timeout=60, interval=0.2)
-        clients = _slow_clients(port)
-        answered = _hold(port, clients)
-    finally:
-        process.terminate()
-        process.wait(30)
-    # a thread gives each request its deadline: 8 slow clients on 4 threads take two rounds,
-    # and the normal request (queued behind them) is answered after them
-    _closed_within(clients, 2 * DEADLINE + SLACK)
-    assert answered < 2 * DEADLINE + SLACK
 
 
 def test_serve_caps_open_connections(tmp_path: Path) -> None:
