@@ -32,7 +32,7 @@ def bridge_settings(tmp_path: Path, name: str = "bridge", **overrides: Any) -> S
     settings = Settings(**(base | overrides))
     for provider in settings.providers.values():
         provider.poll_interval = 0.1
-        provider.first_poll = 0.0  # at once (the callback default: test_dispatch)
+        provider.first_poll = 0.0  # at once (the callback default: test_dispatcher)
         provider.rate_limit = 0.0
     return settings
 
