@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from smsxml.server.accounts import AccountInfo, InsufficientCredits
+from smsxml.errors import InsufficientCredit
+from smsxml.server.accounts import AccountInfo
 from smsxml.server.clock import utcnow
 from smsxml.server.groupcommit import GroupCommit
 from smsxml.status import DeliveryState
@@ -143,7 +144,7 @@ class Acceptance:
         The writer process commits it when there is one (up to
         :data:`WRITER_MAX_RECIPIENTS` recipients), else this process (see :meth:`commit`).
 
-        Raises :class:`InsufficientCredits` (and stores nothing) when the account cannot
+        Raises :class:`InsufficientCredit` (and stores nothing) when the account cannot
         pay ``parts × recipients``.
         """
         message = NewMessage(
@@ -202,7 +203,7 @@ class Acceptance:
 
     def _write_messages(self, messages: list[NewMessage]) -> list[str | BaseException]:
         """One transaction for the messages of a group commit: each is charged and stored,
-        or refused with :class:`InsufficientCredits` (and leaves nothing behind)."""
+        or refused with :class:`InsufficientCredit` (and leaves nothing behind)."""
         outcomes: list[str | BaseException] = []
         now = utcnow()
         with self.store.raw_transaction(turn_taken=True) as db:
@@ -211,7 +212,7 @@ class Acceptance:
                 db.execute(self._sql["charge"], (cost, account.id, cost))
                 charged = db.fetchone()
                 if charged is None:
-                    outcomes.append(InsufficientCredits(account.name))
+                    outcomes.append(InsufficientCredit(account.name))
                     continue
                 db.execute(
                     self._sql["ledger"],

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 
+from smsxml.errors import InsufficientCredit
 from smsxml.server.clock import utcnow
 from smsxml.server.logins import LoginGuard
 from smsxml.server.models import Account, LedgerEntry
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from smsxml.server.store import Store
     from smsxml.server.wssecurity import SecretBox
 
-__all__ = ["PASSWORDS", "VERIFIED", "AccountInfo", "Accounts", "InsufficientCredits"]
+__all__ = ["PASSWORDS", "VERIFIED", "AccountInfo", "Accounts"]
 
 #: argon2id with OWASP's first recommended setting (Password Storage Cheat Sheet:
 #: "m=19456 (19 MiB), t=2, p=1"), not argon2-cffi's default (64 MiB, t=3, p=4): a check
@@ -61,10 +62,6 @@ def _argon2_threads(count: int) -> ThreadPoolExecutor:
     request threads ran argon2 themselves, 52 MB on two argon2 threads (argon2-cffi's
     default parameters, unbounded: a 1,038 MB peak)."""
     return ThreadPoolExecutor(count, thread_name_prefix="argon2")
-
-
-class InsufficientCredits(Exception):
-    """The account cannot pay for this send; nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +180,7 @@ class Accounts:
         if row is None:
             if self.get(name) is None:
                 raise KeyError(name)
-            raise InsufficientCredits(name)
+            raise InsufficientCredit(name)
         return AccountInfo(row.id, name, row.credits)
 
     def set_password(self, name: str, password: str) -> None:

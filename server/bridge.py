@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from smsxml.contract import FAULTS as CONTRACT_FAULTS
+from smsxml.errors import InsufficientCredit
 from smsxml.numbers import invalid_msisdns
 from smsxml.schedule import ATHENS, parse_schedule
-from smsxml.server.accounts import AccountInfo, InsufficientCredits
+from smsxml.server.accounts import AccountInfo
 from smsxml.server.clock import utcnow
 from smsxml.server.store import Store
 from smsxml.text import Encoding, is_gsm7, split
@@ -138,7 +139,7 @@ class Bridge:
                 send_at=send_at,
                 dlr_url=request.dlr_url or None,
             )
-        except InsufficientCredits:
+        except InsufficientCredit:
             raise SmsFault("InsufficientCredits") from None
 
     @staticmethod

@@ -34,9 +34,10 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from smsxml.errors import InsufficientCredit
 from smsxml.server import logs
 from smsxml.server.acceptance import NewMessage
-from smsxml.server.accounts import AccountInfo, InsufficientCredits
+from smsxml.server.accounts import AccountInfo
 from smsxml.server.background import settle_heap
 from smsxml.server.supervise import Supervised, parent_alive
 
@@ -126,7 +127,7 @@ class WriterClient:
     def commit(self, message: NewMessage) -> str | None:
         """The message's id once the writer committed it; None if the writer did not
         take it or did not answer (the caller commits it then). Raises
-        :class:`InsufficientCredits` as :meth:`Acceptance.commit` does."""
+        :class:`InsufficientCredit` as :meth:`Acceptance.commit` does."""
         connection = self._connection()
         if connection is None:
             return None
@@ -140,7 +141,7 @@ class WriterClient:
         if kind == "ok":
             return str(value)
         if kind == "insufficient":
-            raise InsufficientCredits(message.account.name)
+            raise InsufficientCredit(message.account.name)
         log.warning("the writer process could not commit (%s): committing here", value)
         return None
 
@@ -213,7 +214,7 @@ def _answer(store: Store, batch: list[tuple[socket.socket, NewMessage]]) -> None
         log.exception("writer: a commit failed")
         outcomes = [error] * len(batch)
     for (connection, _), outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, InsufficientCredits):
+        if isinstance(outcome, InsufficientCredit):
             reply = ["insufficient", None]
         elif isinstance(outcome, BaseException):
             log.error("writer: a send could not be stored: %r", outcome)

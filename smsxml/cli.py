@@ -491,13 +491,13 @@ def accounts_list(database_url: str | None, config: Path | None) -> None:
 @_CONFIG
 def accounts_credit(name: str, amount: int, database_url: str | None, config: Path | None) -> None:
     """Add AMOUNT credits to NAME (negative to take them back); recorded in the ledger."""
-    from smsxml.server.accounts import InsufficientCredits
+    from smsxml.errors import InsufficientCredit
 
     try:
         account = _store(config, database_url).accounts.credit(name, amount)
     except KeyError:
         raise click.ClickException(f"no account {name!r}") from None
-    except InsufficientCredits:
+    except InsufficientCredit:
         raise click.ClickException(f"{name!r} has fewer than {-amount} credits") from None
     click.echo(f"{account.name}\t{account.credits}")
 

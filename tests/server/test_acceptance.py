@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from smsxml.errors import InsufficientCredit
 from smsxml.server.acceptance import new_message_id
-from smsxml.server.accounts import InsufficientCredits
 from smsxml.server.store import Store
 
 from .test_store import open_store
@@ -36,7 +36,7 @@ def test_accept_charges_and_queues_atomically(store: Store) -> None:
     )
     assert store.accounts.get("acme").credits == 1
     assert store.status(account.id, message_id, "306912345679") == "Queued"
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(InsufficientCredit):
         store.acceptance.accept(
             account,
             sender="Acme",

@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import update
 
-from smsxml.server.accounts import InsufficientCredits
+from smsxml.errors import InsufficientCredit
 from smsxml.server.app import BridgeServer
 from smsxml.server.models import Account
 from smsxml.server.settings import LoginSettings
@@ -30,7 +30,7 @@ def test_credits_change_with_a_ledger_entry_and_never_go_below_zero(tmp_path: Pa
         store.accounts.add("acme", "pw", 10)
         assert store.accounts.credit("acme", 5).credits == 15
         assert store.accounts.credit("acme", -15, reason="refund").credits == 0
-        with pytest.raises(InsufficientCredits):
+        with pytest.raises(InsufficientCredit):
             store.accounts.credit("acme", -1)
         with pytest.raises(KeyError):
             store.accounts.credit("nobody", 5)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from smsxml.errors import InsufficientCredit
 from smsxml.server.acceptance import WRITER_MAX_RECIPIENTS, NewMessage
-from smsxml.server.accounts import AccountInfo, InsufficientCredits
+from smsxml.server.accounts import AccountInfo
 from smsxml.server.store import Store
 from smsxml.server.writer import WriterProcess
 
@@ -116,7 +117,7 @@ def test_the_writer_refuses_a_send_the_account_cannot_pay(
     try:
         alice = store.accounts.get("alice")
         assert alice is not None
-        with pytest.raises(InsufficientCredits):
+        with pytest.raises(InsufficientCredit):
             send(store, alice, ["306944000001"], parts=101)
         send(store, alice, ["306944000001"], parts=100)  # exactly what is left
     finally:
