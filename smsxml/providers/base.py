@@ -6,7 +6,10 @@ delivery statuses); each provider's extras are plain methods on its own client.
 HTTP: one pooled :class:`httpx.Client` per provider client, a timeout on every call
 (:data:`DEFAULT_TIMEOUT`). Retries (:data:`RETRY_ATTEMPTS`) only where a retry cannot
 send an SMS twice: reads are retried on temporary failures; a send is retried only when
-the connection could not even be opened. Credentials never reach logs, reprs or
+the provider cannot have processed it (the connection was never opened, or HTTP 502 or
+503). "Too many requests" (429) is never retried here: :class:`RateLimited` carries the
+provider's Retry-After for the caller to honour (the bridge's dispatcher holds the
+provider that long). Credentials never reach logs, reprs or
 exception messages: each call's log line (``smsxml.providers``, DEBUG) is redacted.
 """
 
@@ -166,7 +169,11 @@ class Provider(ABC):
 
 
 def _temporary(error: BaseException) -> bool:
-    return isinstance(error, TemporaryFailure) and not isinstance(error, OutcomeUnknown)
+    """Worth a quick retry: temporary, not possibly sent, and not a provider asking us
+    to wait (retrying within its Retry-After only adds to the load it refuses)."""
+    return isinstance(error, TemporaryFailure) and not isinstance(
+        error, (OutcomeUnknown, RateLimited)
+    )
 
 
 #: the retry policy, built once (tenacity keeps each call's state per thread): building it
@@ -232,7 +239,8 @@ class HttpProvider(Provider):
         """One HTTP call with the error mapping and retry policy of this module.
 
         ``idempotent``: a repeat cannot send an SMS twice, so temporary failures are
-        retried. Otherwise only a failure to connect is retried.
+        retried. Otherwise only what the provider cannot have processed is: a failure to
+        connect, HTTP 502 or 503. A 429 is raised at once (:class:`RateLimited`).
         """
 
         return _RETRYING(self._once, method, path, idempotent, params, data, json, accept_status)

@@ -126,6 +126,23 @@ def test_429_is_rate_limited_with_its_retry_after(
     assert (caught.value.code, caught.value.retry_after) == (429, retry_after)
 
 
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_429_is_not_retried_within_its_retry_after(idempotent: bool) -> None:
+    """A provider that says "too many requests" is asked once: the caller honours its wait."""
+    client = Scripted(httpx.Response(429, headers={"Retry-After": "2"}), ok())
+    with client, pytest.raises(RateLimited):
+        client.request("POST", "send", idempotent=idempotent, data={"to": "1"})
+    assert len(client.requests) == 1
+
+
+def test_a_send_answered_502_or_503_is_retried() -> None:
+    """502 and 503 say the request was not processed: a send is tried again."""
+    client = Scripted(httpx.Response(503), httpx.Response(502), ok("sent"))
+    with client:
+        assert client.request("POST", "send", idempotent=False).text == "sent"
+    assert len(client.requests) == 3
+
+
 def test_4xx_answers_are_read_unless_refused_by_accept_status() -> None:
     """A 4xx answer is the client's to read, unless accept_status refuses it: ProviderError."""
     client = Scripted(httpx.Response(404, text="no such page"))
