@@ -44,6 +44,9 @@ def test_gunicorn_closes_slow_connections_and_answers_others(tmp_path: Path) -> 
         process.terminate()
         process.wait(30)
     # a thread gives each request its deadline: 8 slow clients on 4 threads take two rounds,
-    # and the normal request (queued behind them) is answered after them
-    _closed_within(clients, 2 * DEADLINE + SLACK)
-    assert answered < 2 * DEADLINE + SLACK
+    # and the normal request (queued behind them) is answered after them. The bound leaves
+    # a second slack for a loaded machine (7.0 s seen at load 7 on 2 cores): what fails
+    # without the deadlines is far beyond it (nothing closed after 20 s)
+    latest = 2 * DEADLINE + 2 * SLACK
+    _closed_within(clients, latest)
+    assert answered < latest
