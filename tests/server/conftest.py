@@ -4,6 +4,7 @@ tests/server/test_spyne_service.py proves that spyne answers alike)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from smsxml.sandbox import SandboxConfig
 from smsxml.server.app import BridgeServer
 from smsxml.server.settings import DispatchSettings, Settings
+from smsxml.server.store import Store
 
 
 def bridge_settings(tmp_path: Path, name: str = "bridge", **overrides: Any) -> Settings:
@@ -74,3 +78,42 @@ def start_gunicorn(cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         env=env,
     )
+
+
+#: a database of our own on the machine's PostgreSQL (created when missing)
+POSTGRES_URL = os.environ.get(
+    "SMSXML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/smsxml_test"
+)
+
+
+def fresh_postgres() -> str:
+    """The URL of our own PostgreSQL database, dropped and made anew."""
+    server, database = POSTGRES_URL.rsplit("/", 1)
+    try:
+        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as db:
+            db.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            db.execute(text(f'CREATE DATABASE "{database}"'))
+        admin.dispose()
+    except OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {server} ({error.orig}); .ci/run starts it, "
+            "or set SMSXML_TEST_POSTGRES_URL"
+        )
+    return POSTGRES_URL
+
+
+def open_store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own), closed after
+    the test."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}" if kind == "sqlite" else fresh_postgres()
+    opened = Store(url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own): the tests
+    of the store and of its parts run on both."""
+    yield from open_store(request.param, tmp_path)

@@ -4,22 +4,12 @@ refused whole when the account cannot pay, expanded into delivery rows exactly o
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from smsxml.errors import InsufficientCredit
 from smsxml.server.acceptance import new_message_id
 from smsxml.server.store import Store
-
-from .test_store import open_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own)."""
-    yield from open_store(request.param, tmp_path)
 
 
 def test_accept_charges_and_queues_atomically(store: Store) -> None:

@@ -14,13 +14,17 @@ from smsxml.server.cluster import Turn
 from smsxml.server.store import Store
 
 from ..conftest import wait_for
-from .test_store import _postgres
+from .conftest import fresh_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database file, or a fresh PostgreSQL database, migrated."""
-    url = f"sqlite:///{tmp_path / 'cluster.sqlite3'}" if request.param == "sqlite" else _postgres()
+    url = (
+        f"sqlite:///{tmp_path / 'cluster.sqlite3'}"
+        if request.param == "sqlite"
+        else fresh_postgres()
+    )
     Store(url).close()
     yield url
 
@@ -81,7 +85,7 @@ def test_the_turn_of_a_killed_process_is_taken_over(url: str, tmp_path: Path) ->
 def test_asking_for_a_taken_turn_leaves_the_pool_transactional() -> None:
     """A refused ask gives its connection back as it came: a pooled connection left in
     autocommit would make the claims' FOR UPDATE locks vanish (rows sent twice)."""
-    url = _postgres()
+    url = fresh_postgres()
     holder, asker = Store(url), Store(url, migrate=False)
     try:
         held = Turn(holder, "poll:isms")

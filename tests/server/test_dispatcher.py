@@ -286,10 +286,10 @@ def test_the_bridge_on_postgresql_fails_over_and_delivers(
 ) -> None:
     """The same bridge on PostgreSQL: SOAP send, claim, failover past a provider that is
     down (the rows go back to the queue), Pending, then Delivered by the poller."""
-    from .test_store import _postgres
+    from .conftest import fresh_postgres
 
     down = SandboxConfig(schedule=FAST_SCHEDULE).with_faults("isms", error_rate=1.0)
-    bridge = make_bridge(sandbox_config=down, database_url=_postgres())
+    bridge = make_bridge(sandbox_config=down, database_url=fresh_postgres())
     assert bridge.app.store.engine.dialect.name == "postgresql"
     message_id = _send(bridge, GREEK)
     assert _final(bridge, message_id, GREEK) == ["Delivered"] * 3

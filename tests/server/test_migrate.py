@@ -14,14 +14,14 @@ from sqlalchemy import create_engine, text
 from smsxml.server.models import Base
 from smsxml.server.store import Store
 
-from .test_store import _postgres
+from .conftest import fresh_postgres
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_migrations_match_the_models(tmp_path: Path, engine: str) -> None:
     """A database migrated to the latest revision has exactly the tables, columns and
     indexes of the models."""
-    url = f"sqlite:///{tmp_path / 'migrated.sqlite3'}" if engine == "sqlite" else _postgres()
+    url = f"sqlite:///{tmp_path / 'migrated.sqlite3'}" if engine == "sqlite" else fresh_postgres()
     store = Store(url)
     try:
         with store.engine.connect() as db:
@@ -70,7 +70,7 @@ def test_nodes_starting_together_on_a_fresh_database_all_come_up() -> None:
     import subprocess
     import sys
 
-    url = _postgres()
+    url = fresh_postgres()
     start = (
         "import sys; from smsxml.server.store import Store; Store(sys.argv[1]).close(); print('up')"
     )

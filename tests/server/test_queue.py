@@ -4,21 +4,9 @@ again once a dead worker's lease ran out."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
-
-from .test_store import open_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own)."""
-    yield from open_store(request.param, tmp_path)
 
 
 def test_concurrent_claims_never_share_a_row(store: Store) -> None:

@@ -4,7 +4,6 @@ search."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,6 @@ from smsxml.providers.base import StatusUpdate
 from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
 from smsxml.status import DeliveryState
-
-from .test_store import open_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own)."""
-    yield from open_store(request.param, tmp_path)
 
 
 def test_a_round_of_news_is_applied_in_order_in_one_go(store: Store) -> None:

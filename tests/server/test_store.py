@@ -3,52 +3,10 @@ its parts are beside it: test_acceptance, test_queue, test_reports, test_migrate
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
-
-#: a database of our own on the machine's PostgreSQL (created when missing)
-POSTGRES_URL = os.environ.get(
-    "SMSXML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/smsxml_test"
-)
-
-
-def _postgres() -> str:
-    server, database = POSTGRES_URL.rsplit("/", 1)
-    try:
-        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-            db.execute(text(f'CREATE DATABASE "{database}"'))
-        admin.dispose()
-    except OperationalError as error:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {server} ({error.orig}); .ci/run starts it, "
-            "or set SMSXML_TEST_POSTGRES_URL"
-        )
-    return POSTGRES_URL
-
-
-def open_store(kind: str, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own), closed after
-    the test: the ``store`` fixture of the tests of the store's modules."""
-    url = f"sqlite:///{tmp_path / 'store.sqlite3'}" if kind == "sqlite" else _postgres()
-    opened = Store(url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store on SQLite (a file) or PostgreSQL (a database of our own)."""
-    yield from open_store(request.param, tmp_path)
 
 
 @pytest.mark.usefixtures("moved_clock")

@@ -35,9 +35,9 @@ class _Cluster:
     def __init__(
         self, tmp_path: Path, sandbox_url: str, *, workers: int, dispatch: str, endpoints: int = 1
     ) -> None:
-        from .test_store import _postgres
+        from .conftest import fresh_postgres
 
-        self.sandbox_url, self.url = sandbox_url, _postgres()
+        self.sandbox_url, self.url = sandbox_url, fresh_postgres()
         self.ports = [free_port() for _ in range(endpoints)]
         self.config, self.log = tmp_path / "node.toml", tmp_path / "processes.log"
         self.config.write_text(

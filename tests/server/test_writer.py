@@ -29,9 +29,13 @@ def database(
 ) -> str:
     """A SQLite file, or a PostgreSQL database, with an account (alice, 100 credits); the
     writer reads its URL from the environment, as under gunicorn."""
-    from .test_store import _postgres
+    from .conftest import fresh_postgres
 
-    url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}" if request.param == "sqlite" else _postgres()
+    url = (
+        f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+        if request.param == "sqlite"
+        else fresh_postgres()
+    )
     monkeypatch.setenv("SMSXML_DATABASE_URL", url)
     monkeypatch.setenv("SMSXML_SQLITE_SYNCHRONOUS", "NORMAL")
     monkeypatch.delenv("SMSXML_CONFIG", raising=False)

@@ -40,7 +40,7 @@ from smsxml.server.wssecurity import (
     password_digest,
 )
 
-from .test_store import _postgres
+from .conftest import fresh_postgres
 
 #: a fixed moment, far from today: nothing depends on the date the tests run
 NOW = datetime(2031, 5, 4, 12, 0, 0, tzinfo=UTC)
@@ -481,7 +481,7 @@ def test_a_replay_is_refused_by_another_process_on_the_database(
 ) -> None:
     """Two stores on one database (two workers, two nodes): the nonce one saw, the other
     refuses; a sighting whose window passed no longer counts, purged or not."""
-    url = f"sqlite:///{tmp_path}/nonces.sqlite3" if engine == "sqlite" else _postgres()
+    url = f"sqlite:///{tmp_path}/nonces.sqlite3" if engine == "sqlite" else fresh_postgres()
     first, second = NonceCache(Store(url)), NonceCache(Store(url))
     expires = NOW.replace(tzinfo=None) + timedelta(seconds=300)
     assert first.remember(b"nonce-1", expires)
