@@ -229,7 +229,7 @@ class DeliveryQueue:
                 for r, delay, _, why, spent in outcomes.retried
             ]
         if events:
-            statements.append((sql["event"], (now, batch(events))))
+            statements.append((sql["event"], (now, batch(events), now)))
         with self.store.raw_transaction() as db:
             for statement, parameters in statements:
                 db.execute(statement, parameters)
@@ -270,9 +270,13 @@ def _outcome_sql(store: Store) -> dict[str, str]:
             f" WHERE deliveries.id = v.c4 AND {state} = '{QUEUED}'"
         ),
         "release": f"UPDATE deliveries SET {free} WHERE state = '{QUEUED}' AND id IN",
-        "event": (  # (row, state, detail)
+        # (row, state, detail): a line for each row this batch changed (in that state,
+        # stamped now), none for a row a report had settled first
+        "event": (
             "INSERT INTO delivery_events (delivery_id, state, detail, at)"
             f" SELECT v.c0, v.c1, v.c2, {mark} FROM {rows('bigint', 'text', 'text')}"
+            f" JOIN deliveries d ON d.id = v.c0"
+            f" WHERE {store.not_indexed('d.state')} = v.c1 AND d.updated_at = {mark}"
         ),
     }
 

@@ -52,7 +52,7 @@ def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None
 def test_a_batch_of_outcomes_is_written_row_for_row(store: Store) -> None:
     """1,500 outcomes of every kind, recorded in one batch (one statement per kind), land
     each on its own row with its own values and history line; a row a report already
-    settled is left as it is."""
+    settled is left as it is, its history too."""
     account = store.accounts.add("acme", "pw", 10_000)
     recipients = [f"3069{i:08d}" for i in range(1_500)]
     store.acceptance.accept(
@@ -104,4 +104,5 @@ def test_a_batch_of_outcomes_is_written_row_for_row(store: Store) -> None:
             1,
             None,
         )
-    assert all(events.get(r) == 1 for r in recipients)
+    assert settled.recipient not in events  # no "accepted" line after its Delivered
+    assert all(events.get(r) == 1 for r in recipients if r != settled.recipient)
