@@ -118,8 +118,14 @@ class DeliveryQueue:
         with store.raw_transaction() as db:
             db.execute(self._claim_sql, (until, owner, store.stamp(now), store.stamp(now), limit))
             rows = sorted(db.fetchall())
+        # the texts after the writers' turn (a message never changes once stored): on
+        # SQLite every other writer waits while a transaction is open
+        reader = store.raw_connection(store.reader, "reader").cursor()
+        try:
             message_ids = sorted({row[1] for row in rows})
-            texts = {m[0]: m[1:] for m in store.execute_in(db, _MESSAGE_TEXTS, message_ids)}
+            texts = {m[0]: m[1:] for m in store.execute_in(reader, _MESSAGE_TEXTS, message_ids)}
+        finally:
+            reader.close()
         claimed = []
         for row_id, message_id, recipient, attempts, tried, reason in rows:
             sender, text, coding, flash = texts[message_id]
