@@ -17,6 +17,7 @@ from smsxml.server.store import Store
 
 #: the test's clock: a winter morning in Athens (UTC+2)
 NOW = datetime(2030, 1, 15, 8, 0, tzinfo=UTC)
+DAY = f"{NOW:%Y-%m-%d}"  # written from NOW: no file holds a date a run could overtake
 SEND = SendRequest(
     username="acme",
     password="pw",
@@ -86,7 +87,7 @@ def test_a_send_is_charged_once_per_recipient_however_it_is_written(bridge: Brid
         ({"message": "Ωμέγα ≠ omega"}, "InvalidCoding"),  # not GSM-7
         ({"coding": "ASCII"}, "InvalidCoding"),
         ({"schedule": "someday"}, "InvalidSchedule"),
-        ({"schedule": "2030-01-15 09:00"}, "InvalidSchedule"),  # 07:00 UTC: the past
+        ({"schedule": f"{DAY} 09:00"}, "InvalidSchedule"),  # 07:00 UTC: the past
         ({"dlr_url": "ftp://client.example.org/dlr"}, "InvalidRequest"),
         ({"recipients": [f"3069123456{i:02d}" for i in range(11)]}, "InsufficientCredits"),
     ],
@@ -115,13 +116,13 @@ def test_a_refused_send_stores_and_charges_nothing(
 
 
 def test_a_schedule_is_read_as_athens_time_and_stored_in_utc(bridge: Bridge) -> None:
-    """ "2030-01-15 12:00" is noon in Athens (UTC+2 in winter): due at 10:00 UTC."""
-    message_id = bridge.send(replace(SEND, schedule="2030-01-15 12:00"))
+    """Noon on NOW's day in Athens (UTC+2 in winter) is due at 10:00 UTC."""
+    message_id = bridge.send(replace(SEND, schedule=f"{DAY} 12:00"))
     with bridge.store.engine.connect() as db:
         send_at = db.execute(
             text("SELECT send_at FROM messages WHERE id = :id"), {"id": message_id}
         ).scalar_one()
-    assert str(send_at).startswith("2030-01-15 10:00:00")
+    assert str(send_at).startswith(f"{DAY} 10:00:00")
 
 
 def test_query_answers_only_the_account_that_sent(bridge: Bridge) -> None:
