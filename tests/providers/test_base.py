@@ -52,14 +52,15 @@ class Scripted(HttpProvider):
             raise answer
         return answer if isinstance(answer, httpx.Response) else answer(request)
 
+    # The Provider interface, which these tests never call: they drive request() alone.
     def send(self, message: OutgoingMessage) -> list[Submitted]:
-        raise NotImplementedError
+        raise AssertionError("not under test: Scripted drives request() only")
 
     def balance(self) -> Balance:
-        raise NotImplementedError
+        raise AssertionError("not under test: Scripted drives request() only")
 
     def statuses(self, submitted: Sequence[Submitted]) -> list[StatusUpdate]:
-        raise NotImplementedError
+        raise AssertionError("not under test: Scripted drives request() only")
 
 
 def ok(text: str = "OK") -> httpx.Response:
