@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from smsxml.sandbox import SandboxConfig
+from smsxml.server.accounts import AccountInfo
 from smsxml.server.app import BridgeServer
 from smsxml.server.settings import DispatchSettings, Settings
 from smsxml.server.store import Store
@@ -117,3 +118,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store on SQLite (a file) or PostgreSQL (a database of our own): the tests
     of the store and of its parts run on both."""
     yield from open_store(request.param, tmp_path)
+
+
+def queue_send(
+    store: Store, account: AccountInfo, recipients: Sequence[str], **changes: Any
+) -> str:
+    """A send of "hi" from Acme to ``recipients`` (GSM, one part) stored as the endpoint
+    stores it, ``changes`` aside: where the tests of the store's parts start."""
+    send: dict[str, Any] = {
+        "sender": "Acme",
+        "text": "hi",
+        "coding": "GSM",
+        "flash": False,
+        "parts": 1,
+    }
+    return store.acceptance.accept(account, recipients=list(recipients), **(send | changes))

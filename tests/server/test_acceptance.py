@@ -11,31 +11,17 @@ from smsxml.errors import InsufficientCredit
 from smsxml.server.acceptance import new_message_id
 from smsxml.server.store import Store
 
+from .conftest import queue_send
+
 
 def test_accept_charges_and_queues_atomically(store: Store) -> None:
     """A send is charged and queued in one go; a send it cannot pay leaves no trace."""
     account = store.accounts.add("acme", "pw", 5)
-    message_id = store.acceptance.accept(
-        account,
-        sender="Acme",
-        text="hi",
-        coding="GSM",
-        flash=False,
-        recipients=["306912345678", "306912345679"],
-        parts=2,
-    )
+    message_id = queue_send(store, account, ["306912345678", "306912345679"], parts=2)
     assert store.accounts.get("acme").credits == 1
     assert store.status(account.id, message_id, "306912345679") == "Queued"
     with pytest.raises(InsufficientCredit):
-        store.acceptance.accept(
-            account,
-            sender="Acme",
-            text="hi",
-            coding="GSM",
-            flash=False,
-            recipients=["306912345678"],
-            parts=2,
-        )
+        queue_send(store, account, ["306912345678"], parts=2)
     assert store.counts() == {"Queued": 2}
     assert store.accounts.ledger("acme") == [(5, 5, "credit", None), (-4, 1, "send", message_id)]
 
@@ -45,9 +31,7 @@ def test_a_large_send_is_one_row_until_expanded(store: Store) -> None:
     them into rows exactly once, and query answers Queued before and after."""
     account = store.accounts.add("acme", "pw", 20_000)
     recipients = [f"3069{i:08d}" for i in range(10_000)]
-    message_id = store.acceptance.accept(
-        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
-    )
+    message_id = queue_send(store, account, recipients)
     assert store.status(account.id, message_id, recipients[-1]) == "Queued"
     assert store.status(account.id, message_id, "306999999999") is None
     assert store.counts() == {"Queued": 10_000}

@@ -12,14 +12,13 @@ from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
 from smsxml.status import DeliveryState
 
+from .conftest import queue_send
+
 
 def _pending(store: Store, count: int) -> None:
     """``count`` rows accepted by "isms", each under its own provider id."""
     account = store.accounts.add("acme", "pw", 100)
-    store.acceptance.accept(
-        account, sender="Acme", text="hi", coding="GSM", flash=False,
-        recipients=[f"30691234567{i}" for i in range(count)], parts=1,
-    )  # fmt: skip
+    queue_send(store, account, [f"30691234567{i}" for i in range(count)])
     rows = store.queue.claim("w", 100, lease=60)
     store.queue.record(Outcomes(accepted=[(row.id, "isms", f"P-{row.id}") for row in rows]))
 

@@ -8,14 +8,14 @@ import threading
 from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
 
+from .conftest import queue_send
+
 
 def test_concurrent_claims_never_share_a_row(store: Store) -> None:
     """Four workers claiming at once take every row exactly once."""
     account = store.accounts.add("acme", "pw", 10_000)
     recipients = [f"3069123{i:05d}" for i in range(400)]
-    store.acceptance.accept(
-        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
-    )
+    queue_send(store, account, recipients)
     claimed: list[int] = []
     lock = threading.Lock()
 
@@ -35,15 +35,7 @@ def test_concurrent_claims_never_share_a_row(store: Store) -> None:
 def test_an_expired_lease_lets_another_worker_take_the_row(store: Store) -> None:
     """A row claimed by a worker that died is claimed again once its lease ran out."""
     account = store.accounts.add("acme", "pw", 10)
-    store.acceptance.accept(
-        account,
-        sender="Acme",
-        text="hi",
-        coding="GSM",
-        flash=False,
-        recipients=["306912345678"],
-        parts=1,
-    )
+    queue_send(store, account, ["306912345678"])
     assert len(store.queue.claim("dead", 10, lease=0.0)) == 1
     assert len(store.queue.claim("alive", 10, lease=60)) == 1
     assert store.queue.claim("third", 10, lease=60) == []
@@ -55,9 +47,7 @@ def test_a_batch_of_outcomes_is_written_row_for_row(store: Store) -> None:
     settled is left as it is, its history too."""
     account = store.accounts.add("acme", "pw", 10_000)
     recipients = [f"3069{i:08d}" for i in range(1_500)]
-    store.acceptance.accept(
-        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=recipients, parts=1
-    )
+    queue_send(store, account, recipients)
     rows = store.queue.claim("w", 2_000, lease=60)
     assert len(rows) == 1_500
     accepted, failed, retried = rows[:600], rows[600:1_000], rows[1_000:]

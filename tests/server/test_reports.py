@@ -16,6 +16,8 @@ from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
 from smsxml.status import DeliveryState
 
+from .conftest import queue_send
+
 
 def test_a_round_of_news_is_applied_in_order_in_one_go(store: Store) -> None:
     """One poll round's news: several steps of one row in order (both in the history), news
@@ -23,9 +25,7 @@ def test_a_round_of_news_is_applied_in_order_in_one_go(store: Store) -> None:
     nothing, and late news is ignored."""
     account = store.accounts.add("acme", "pw", 10)
     numbers = ["306912345671", "306912345672", "306912345673"]
-    message_id = store.acceptance.accept(
-        account, sender="Acme", text="hi", coding="GSM", flash=False, recipients=numbers, parts=1
-    )
+    message_id = queue_send(store, account, numbers)
     rows = {row.recipient: row.id for row in store.queue.claim("w", 10, lease=60)}
     store.queue.record(
         Outcomes(
@@ -53,15 +53,7 @@ def test_a_round_of_news_is_applied_in_order_in_one_go(store: Store) -> None:
 def test_final_states_never_change(store: Store) -> None:
     """Delivered stays Delivered whatever a late report says; the history keeps the order."""
     account = store.accounts.add("acme", "pw", 10)
-    message_id = store.acceptance.accept(
-        account,
-        sender="Acme",
-        text="hi",
-        coding="GSM",
-        flash=False,
-        recipients=["306912345678"],
-        parts=1,
-    )
+    message_id = queue_send(store, account, ["306912345678"])
     (row,) = store.queue.claim("w", 10, lease=60)
     store.queue.record(Outcomes(accepted=[(row.id, "isms", "P-1")]))
     assert store.reports.apply_updates("isms", [StatusUpdate("P-1", DeliveryState.DELIVERED)]) == 1
@@ -80,16 +72,7 @@ def test_only_rows_whose_client_waits_are_reported(store: Store) -> None:
     account = store.accounts.add("acme", "pw", 10)
 
     def accept(recipient: str, dlr_url: str | None) -> str:
-        return store.acceptance.accept(
-            account,
-            sender="Acme",
-            text="hi",
-            coding="GSM",
-            flash=False,
-            recipients=[recipient],
-            parts=1,
-            dlr_url=dlr_url,
-        )
+        return queue_send(store, account, [recipient], dlr_url=dlr_url)
 
     told = accept("306912345671", "https://client.example.org/dlr")
     untold = accept("306912345672", None)
@@ -147,10 +130,7 @@ def test_a_row_that_stays_pending_is_polled_less_and_less_often(store: Store) ->
     from smsxml.server.reports import Polled
 
     account = store.accounts.add("acme", "pw", 10)
-    store.acceptance.accept(
-        account, sender="Acme", text="hi", coding="GSM", flash=False,
-        recipients=["306912345678"], parts=1,
-    )  # fmt: skip
+    queue_send(store, account, ["306912345678"])
     (row,) = store.queue.claim("w", 10, lease=60)
     store.queue.record(Outcomes(accepted=[(row.id, "isms", "P-1")]))
     (due,) = store.reports.due_for_polling("isms", 10)

@@ -8,21 +8,15 @@ import pytest
 from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
 
+from .conftest import queue_send
+
 
 @pytest.mark.usefixtures("moved_clock")
 def test_final_counts_are_reused_within_their_age_and_the_backlog_never(store: Store) -> None:
     """counts() recounts Delivered/Failed only once they are older than final_max_age (they
     are the whole table); Queued and Pending are counted afresh on every call."""
     account = store.accounts.add("acme", "pw", 10)
-    store.acceptance.accept(
-        account,
-        sender="Acme",
-        text="hi",
-        coding="GSM",
-        flash=False,
-        recipients=["306912345678", "306912345679"],
-        parts=1,
-    )
+    queue_send(store, account, ["306912345678", "306912345679"])
     assert store.counts(final_max_age=3600) == {"Queued": 2}
     first, second = store.queue.claim("w", 10, lease=60)
     store.queue.record(Outcomes(accepted=[(first.id, "isms", "P-1")], failed=[(second.id, "no")]))
@@ -42,15 +36,7 @@ def test_a_recipients_state_is_told_only_to_the_account_that_sent(store: Store) 
     list becomes rows; another account, or another number, gets None."""
     acme = store.accounts.add("acme", "pw", 10)
     rival = store.accounts.add("rival", "pw", 10)
-    message_id = store.acceptance.accept(
-        acme,
-        sender="Acme",
-        text="hi",
-        coding="GSM",
-        flash=False,
-        recipients=["306912345678"],
-        parts=1,
-    )
+    message_id = queue_send(store, acme, ["306912345678"])
     for expanded in (False, True):
         if expanded:
             assert store.acceptance.expand() == 1

@@ -18,6 +18,8 @@ from smsxml.server.queue import Claimed, Outcomes
 from smsxml.server.store import Store
 from smsxml.status import DeliveryState
 
+from .conftest import queue_send
+
 LEASE = 10.0
 WORKERS = ("node-a", "node-b")
 PROVIDER = "isms"
@@ -51,15 +53,7 @@ class MessageLife(RuleBasedStateMachine):
     @rule(count=st.integers(1, 4))
     def accept(self, count: int) -> None:
         recipients = [next(self.numbers) for _ in range(count)]
-        message_id = self.store.acceptance.accept(
-            self.account,
-            sender="Acme",
-            text="hi",
-            coding="GSM",
-            flash=False,
-            recipients=recipients,
-            parts=1,
-        )
+        message_id = queue_send(self.store, self.account, recipients)
         for recipient in recipients:
             self.expected[(message_id, recipient)] = DeliveryState.QUEUED.value
 
