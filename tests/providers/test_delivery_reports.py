@@ -40,7 +40,7 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], StatusUpdate]] = {
 
 
 @pytest.mark.parametrize("provider", sorted(PARSERS))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(fields=st.dictionaries(st.sampled_from(KEYS), VALUES))
 def test_a_report_parses_or_is_refused_with_bad_input(
     provider: str, fields: dict[str, Any]
