@@ -82,6 +82,22 @@ def _write_sql(marker: str, batch_rows: Callable[..., str]) -> dict[str, str]:
             "INSERT INTO messages (id, account_id, sender, text, coding, flash, parts,"
             f" recipients, send_at, dlr_url, created_at, pending) VALUES ({values(12)})"
         ),
+        # PostgreSQL: a send's three writes in one statement, which the database skips
+        # but for the charge when the account cannot pay (no row charged, none stored)
+        "accept": (
+            "WITH charged AS (UPDATE accounts SET credits = credits - %(cost)s::bigint"
+            " WHERE id = %(account)s::integer AND credits >= %(cost)s::bigint"
+            " RETURNING credits), ledger AS (INSERT INTO ledger (account_id, delta,"
+            " balance, reason, message_id, created_at) SELECT %(account)s::integer,"
+            " -%(cost)s::bigint, credits, 'send', %(id)s::text, %(now)s::timestamp"
+            " FROM charged), stored AS (INSERT INTO messages (id, account_id, sender,"
+            " text, coding, flash, parts, recipients, send_at, dlr_url, created_at,"
+            " pending) SELECT %(id)s::text, %(account)s::integer, %(sender)s::text,"
+            " %(text)s::text, %(coding)s::text, %(flash)s::boolean, %(parts)s::integer,"
+            " %(count)s::integer, %(send_at)s::timestamp, %(dlr_url)s::text,"
+            " %(now)s::timestamp, %(pending)s::text FROM charged RETURNING id)"
+            " SELECT count(*) FROM stored"
+        ),
         "stored": f"SELECT 1 FROM messages WHERE id = {marker}",
         "to_expand": (
             "SELECT id, pending, send_at, created_at, dlr_url FROM messages"
@@ -204,6 +220,8 @@ class Acceptance:
     def _write_messages(self, messages: list[NewMessage]) -> list[str | BaseException]:
         """One transaction for the messages of a group commit: each is charged and stored,
         or refused with :class:`InsufficientCredit` (and leaves nothing behind)."""
+        if not self.store.is_sqlite:
+            return self._write_messages_pipelined(messages)
         outcomes: list[str | BaseException] = []
         now = utcnow()
         with self.store.raw_transaction(turn_taken=True) as db:
@@ -237,6 +255,41 @@ class Acceptance:
                 )
                 outcomes.append(message.message_id)
         return outcomes
+
+    def _write_messages_pipelined(self, messages: list[NewMessage]) -> list[str | BaseException]:
+        """:meth:`_write_messages` on PostgreSQL: one statement per send, every one sent
+        at once (psycopg's pipeline), so a group is two round trips (its statements, its
+        commit) instead of three per send and two more."""
+        now = utcnow()
+        rows = [
+            {
+                "cost": m.parts * m.count,
+                "account": m.account.id,
+                "id": m.message_id,
+                "now": now,
+                "sender": m.sender,
+                "text": m.text,
+                "coding": m.coding,
+                "flash": m.flash,
+                "parts": m.parts,
+                "count": m.count,
+                "send_at": m.send_at,
+                "dlr_url": m.dlr_url,
+                "pending": m.pending,  # rows come later: see expand()
+            }
+            for m in messages
+        ]
+        stored: list[int] = []
+        with self.store.raw_transaction(turn_taken=True) as db:
+            db.executemany(self._sql["accept"], rows, returning=True)
+            while True:
+                stored.append(db.fetchone()[0])
+                if not db.nextset():
+                    break
+        return [
+            m.message_id if count else InsufficientCredit(m.account.name)
+            for m, count in zip(messages, stored, strict=True)
+        ]
 
     def expand(self, max_rows: int = 100_000) -> int:
         """Turn accepted messages' recipient lists into delivery rows (Queued), oldest
