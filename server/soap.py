@@ -55,6 +55,7 @@ from smsxml.server.soapforms import (
     SOAP12,
     Envelope,
     Reading,
+    may_use,
 )
 from smsxml.server.soapforms import read as read_form
 from smsxml.server.spyne_service import OPERATIONS, Operation, bare_context, make_spyne_app
@@ -251,9 +252,9 @@ def _spyne_fault(fault: etree._Element) -> SmsFault:
 def _drop_xsi_types(body: bytes, payload: etree._Element) -> None:
     """Remove ``xsi:type`` annotations (PHP SoapClient and Axis put one on every value): the
     schema uses no type substitution, so they say nothing the service needs, yet libxml2
-    refuses e.g. ``xsd:string`` for ``tns:Coding``. The raw check keeps the common,
-    unannotated request from paying for the search."""
-    if XSI.encode() not in body:
+    refuses e.g. ``xsd:string`` for ``tns:Coding``. The byte check keeps the common,
+    unannotated request from paying for the search (:func:`may_use`)."""
+    if not may_use(body, XSI):
         return
     for element in _ANNOTATED(payload):
         del element.attrib[XSI_TYPE]

@@ -201,8 +201,9 @@ def test_both_lanes_call_send_with_the_same_arguments(
 def test_both_lanes_read_a_utf16_request_alike(
     lanes: Lanes, monkeypatch: pytest.MonkeyPatch, version: str
 ) -> None:
-    """A UTF-16 body (with a BOM), xsi-typed: the raw search for xsi:type misses it, so
-    the annotations reach both readers, and the prefix they name (``xsd:``) must too."""
+    """A UTF-16 body (with a BOM), xsi-typed: a byte search cannot see the annotations,
+    so both readers look in the tree, and the prefix they name (``xsd:``) must reach
+    spyne too."""
     calls: list[SendRequest] = []
 
     def send(request: SendRequest) -> str:
@@ -215,6 +216,28 @@ def test_both_lanes_read_a_utf16_request_alike(
     status, _, text = lanes.both(body, version, "utf-16")
     assert status == 200, text
     assert len(calls) == 2 and calls[0] == calls[1] and calls[0].flash is True
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_an_argument_sent_as_nil_is_absent_whatever_the_encoding(
+    lanes: Lanes, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """PHP SoapClient's ``<schedule xsi:nil="true"/>`` in a body a raw byte search cannot
+    read (UTF-16 with or without a BOM, UTF-32): the argument is absent, as in UTF-8."""
+    calls: list[SendRequest] = []
+
+    def send(request: SendRequest) -> str:
+        calls.append(request)
+        return "ABCDEFGHIJKL"
+
+    monkeypatch.setattr(lanes.bridge, "send", send)
+    nil = send_body(schedule='<schedule xsi:nil="true"/>', dlr_url='<dlr_url xsi:nil="true"/>')
+    declared = encoding.split("-le")[0].upper()
+    body = f'<?xml version="1.0" encoding="{declared}"?>' + envelope(nil, "1.1")
+    status, _, text = lanes.both(body, "1.1", encoding)
+    assert status == 200, text
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert calls[0].schedule is None and calls[0].dlr_url is None
 
 
 def test_the_arguments_are_the_ones_the_contract_means(
