@@ -262,11 +262,22 @@ def run(
         started = time.monotonic()
         pids = [p for process in processes for p in tree_pids(process.pid)]
         cpu_start, provider_cpu_start = cpu_seconds(pids), cpu_seconds(tree_pids(sandbox.pid))
+        roles = {"endpoint": [p for p in pids if not dispatches(p)]}
+        roles["dispatch"] = [p for p in pids if dispatches(p)]
+        roles["sandbox"] = tree_pids(sandbox.pid)
+        before, load_started = {r: cpu_seconds(p) for r, p in roles.items()}, time.monotonic()
         accepted = (
             accept_load(workdir, port, accept_seconds, accept_connections)
             if accept_seconds
             else 0.0
         )
+        load_time = max(time.monotonic() - load_started, 1e-3)
+        # the cores each part used while the endpoint took sends: what the accept figure
+        # had to share the machine with
+        shares = {
+            f"accept_{role}_cores": (cpu_seconds(p) - before[role]) / load_time
+            for role, p in roles.items()
+        }
         db = create_engine(url)  # one engine for every poll of the queue
         try:
             wait_until(lambda: progress(db)[0] == 0, 600, "an empty queue")
@@ -286,12 +297,24 @@ def run(
             "ceiling": limit,
             "ratio": rate / limit if limit and per_message == 1 else 0.0,
             "accepted_per_s": accepted,
+            **(shares if accept_seconds else {}),
         }
     finally:
         for process in (*processes, sandbox):
             if process.poll() is None:
                 process.terminate()
                 process.wait(30)
+
+
+def dispatches(pid: int) -> bool:
+    """Whether process ``pid`` is a dispatcher (``smsxml worker``, or the dispatch process
+    an endpoint starts beside itself), not the endpoint."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"smsxml.server.worker" in argv or b"worker" in argv[:3]
 
 
 def rows_sent(db: Engine) -> int:
@@ -382,6 +405,17 @@ def main() -> None:
             f"{statistics.median(figures['ratio']):>6.2f} "
             f"{statistics.median(figures['accepted_per_s']):>11,.0f}"
         )
+    for scenario, runs in results.items():
+        if "accept_endpoint_cores" in runs[0]:
+            used = {
+                role: statistics.median(r[f"accept_{role}_cores"] for r in runs)
+                for role in ("endpoint", "dispatch", "sandbox")
+            }
+            print(
+                f"{scenario}: while accepting, cores used by the endpoint {used['endpoint']:.2f},"
+                f" dispatch {used['dispatch']:.2f}, the sandbox {used['sandbox']:.2f}"
+                f" (of {os.cpu_count()}; wrk and the database's own processes besides)"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
