@@ -23,6 +23,7 @@ from typing import IO, Any, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from smsxml.server.acceptance import Acceptance
 from smsxml.server.accounts import Accounts
@@ -255,12 +256,19 @@ class Store:
             yield connection
 
     def secret(self, name: str) -> str:
-        """The secret ``name``, made (random, 256 bits) the first time it is asked for."""
-        with self.transaction() as db:
-            value = db.execute(select(Secret.value).where(Secret.name == name)).scalar()
-            if value is None:
-                value = secrets.token_hex(32)
-                db.execute(insert(Secret).values(name=name, value=value))
+        """The secret ``name``, made (random, 256 bits) the first time it is asked for.
+        Nodes starting together on a fresh PostgreSQL database may both make it: the one
+        whose insert comes second takes the first one's."""
+        stored = select(Secret.value).where(Secret.name == name)
+        try:
+            with self.transaction() as db:
+                value = db.execute(stored).scalar()
+                if value is None:
+                    value = secrets.token_hex(32)
+                    db.execute(insert(Secret).values(name=name, value=value))
+        except IntegrityError:
+            with self.reader.connect() as db:
+                value = db.execute(stored).scalar_one()
         return value
 
     def status(self, account_id: int, message_id: str, recipient: str) -> str | None:

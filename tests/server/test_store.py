@@ -3,12 +3,15 @@ its parts are beside it: test_acceptance, test_queue, test_reports, test_migrate
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 
 from smsxml.server.queue import Outcomes
 from smsxml.server.store import Store
 
-from .conftest import queue_send
+from .conftest import POSTGRES_URL, fresh_postgres, queue_send
 
 
 @pytest.mark.usefixtures("moved_clock")
@@ -29,6 +32,26 @@ def test_secrets_are_made_once(store: Store) -> None:
     """A secret asked for twice is the same (callback URLs survive restarts)."""
     assert store.secret("callback-token") == store.secret("callback-token")
     assert len(store.secret("callback-token")) == 64
+
+
+def test_a_secret_made_by_two_nodes_at_once_is_one() -> None:
+    """Two nodes starting together on a fresh PostgreSQL database: the second one's
+    insert comes just after the first one's (forced here, between its read and its
+    insert); both get the first one's secret, and neither fails to start."""
+    first, second = Store(fresh_postgres()), Store(POSTGRES_URL)
+    got: list[str] = []
+
+    def other_node_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO secrets") and not got:
+            got.append(second.secret("callback-token"))
+
+    event.listen(first.engine, "before_cursor_execute", other_node_first)
+    try:
+        assert first.secret("callback-token") == got[0]
+        assert second.secret("callback-token") == got[0] and len(got[0]) == 64
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_recipients_state_is_told_only_to_the_account_that_sent(store: Store) -> None:
