@@ -23,6 +23,7 @@ from smsxml.server.bridge import Bridge
 from smsxml.server.delivery import DeliveryTracker
 from smsxml.server.dispatcher import Dispatcher
 from smsxml.server.metrics import Metrics
+from smsxml.server.queue import Claims
 from smsxml.server.routing import Routes
 from smsxml.server.settings import CALLBACK_FIRST_POLL, Settings
 from smsxml.server.soap import SoapEndpoint
@@ -46,7 +47,15 @@ XML = "text/xml; charset=utf-8"
 class BridgeApp:
     """Everything but the socket: store, providers, dispatcher, tracker, WSGI app."""
 
-    def __init__(self, settings: Settings, *, provider_urls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        provider_urls: dict[str, str] | None = None,
+        dispatch_queue: Claims | None = None,
+    ) -> None:
+        """``dispatch_queue``: where the dispatcher claims and records (default: the
+        store's queue, in this process)."""
         self.settings = settings
         if not settings.public_url and settings.host in ("0.0.0.0", "::", ""):
             log.warning(
@@ -98,6 +107,7 @@ class BridgeApp:
             callback_url=self.callback_url,
             first_polls=first_polls,
             metrics=self.metrics,
+            claims=dispatch_queue,
         )
         self.bridge = Bridge(self.store)
         self.soap = SoapEndpoint(self.bridge, fast_lane=settings.fast_lane, metrics=self.metrics)

@@ -51,7 +51,7 @@ from smsxml.errors import (
 from smsxml.providers.base import OutgoingMessage, Provider
 from smsxml.server.background import Background
 from smsxml.server.metrics import Metrics
-from smsxml.server.queue import Claimed, Outcomes
+from smsxml.server.queue import Claimed, Claims, Outcomes
 from smsxml.server.routing import Routes
 from smsxml.server.settings import DispatchSettings
 from smsxml.server.store import Store
@@ -163,10 +163,13 @@ class Dispatcher(Background):
         callback_url: Callable[[str], str | None] = lambda provider: None,
         first_polls: Mapping[str, float] | None = None,
         metrics: Metrics | None = None,
+        claims: Claims | None = None,
     ) -> None:
         """``first_polls``: seconds from a provider's acceptance to the first status poll
-        of the row, per provider (default: at once)."""
+        of the row, per provider (default: at once); ``claims``: where claims and outcomes
+        go (default: the store's queue, in this process)."""
         self.store = store
+        self.queue = claims or store.queue
         self.providers = providers
         self.routes = routes
         self.settings = settings
@@ -226,7 +229,7 @@ class Dispatcher(Background):
             if self.stopping.is_set():
                 break
             try:
-                rows = self.store.queue.claim(
+                rows = self.queue.claim(
                     self.owner, min(room, self.settings.batch), self.settings.lease
                 )
             except Exception:  # the database away: try again, the leases protect the rows
@@ -278,7 +281,7 @@ class Dispatcher(Background):
         self.figures.publish()  # before the rows change: what a reader sees is counted
         while True:
             try:
-                self.store.queue.record(batch, first_polls=self.first_polls)
+                self.queue.record(batch, first_polls=self.first_polls)
                 break
             except Exception:  # the database away: the rows stay leased to us meanwhile
                 log.exception("recording %d outcomes failed; trying again", len(batch))
@@ -312,19 +315,19 @@ class Dispatcher(Background):
                     held = sorted(self._in_hand)
                 for start in range(0, len(held), 1000):
                     chunk = held[start : start + 1000]
-                    self.store.queue.renew(self.owner, chunk, self.settings.lease)
+                    self.queue.renew(self.owner, chunk, self.settings.lease)
             except Exception:
                 log.exception("renewing leases failed")
             if self.stopping.wait(interval):
                 break
         try:
-            self.store.queue.leave(self.owner)
+            self.queue.leave(self.owner)
         except Exception:
             log.warning("could not unregister this dispatcher", exc_info=True)
 
     def share_rate_limits(self) -> None:
         if any(limiter.limit > 0 for limiter in self.limiters.values()):
-            dispatchers = self.store.queue.heartbeat(self.owner, self.settings.lease)
+            dispatchers = self.queue.heartbeat(self.owner, self.settings.lease)
             for limiter in self.limiters.values():
                 limiter.share(dispatchers)
 
@@ -332,12 +335,12 @@ class Dispatcher(Background):
 
     def run_once(self) -> int:
         """Claim a batch, send it here, record the outcomes; returns how many rows."""
-        rows = self.store.queue.claim(self.owner, self.settings.batch, self.settings.lease)
+        rows = self.queue.claim(self.owner, self.settings.batch, self.settings.lease)
         sends, outcomes = self.plan(rows)
         for send in sends:
             outcomes.add(self.send(send))
         self.figures.publish()
-        self.store.queue.record(outcomes, first_polls=self.first_polls)
+        self.queue.record(outcomes, first_polls=self.first_polls)
         return len(rows)
 
     # planning and sending -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -24,7 +24,7 @@ from smsxml.status import DeliveryState
 if TYPE_CHECKING:
     from smsxml.server.store import Store
 
-__all__ = ["Claimed", "DeliveryQueue", "Outcomes", "record_event_lines"]
+__all__ = ["Claimed", "Claims", "DeliveryQueue", "Outcomes", "record_event_lines"]
 
 QUEUED, PENDING = DeliveryState.QUEUED.value, DeliveryState.PENDING.value
 FAILED = DeliveryState.FAILED.value
@@ -72,6 +72,23 @@ class Outcomes:
         self.failed += other.failed
         self.retried += other.retried
         self.released += other.released
+
+
+class Claims(Protocol):
+    """What a dispatcher asks of the queue: :class:`DeliveryQueue`, or the same calls run
+    in another process (:class:`~smsxml.server.queueagent.QueueAgent`)."""
+
+    def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]: ...
+
+    def record(
+        self, outcomes: Outcomes, first_polls: Mapping[str, float] | None = None
+    ) -> None: ...
+
+    def renew(self, owner: str, ids: Sequence[int], lease: float) -> None: ...
+
+    def heartbeat(self, owner: str, lease: float) -> int: ...
+
+    def leave(self, owner: str) -> None: ...
 
 
 def record_event_lines(db: Connection, lines: Sequence[tuple[int, str, str]]) -> None:

@@ -75,6 +75,10 @@ class DispatchSettings(BaseModel):
     #: moment, a SOAP client cannot); measured 318 → 471 sends/s accepted while
     #: dispatching, dispatch itself unchanged
     nice: int = 10
+    #: on SQLite, a worker's claims and outcomes are written by a process of its own with
+    #: one thread (smsxml.server.queueagent): the write lock is then held only as long as
+    #: the SQL takes, not while its holder waits for the GIL behind the sender threads
+    queue_process: bool = True
     max_attempts: int = 5  # rounds over the route's providers before a row fails
     backoff: float = 1.0  # first retry delay; doubles each attempt
     max_backoff: float = 300.0

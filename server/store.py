@@ -117,9 +117,9 @@ class Store:
         self._final_lock = threading.Lock()
         self._final_counts: tuple[float, dict[str, int] | None] = (0.0, None)
         self._writer_lock_path: str | None = None
-        self._writer_lock: tuple[int, IO[bytes]] | None = None
+        self._writer_lock: tuple[int, IO[bytes], IO[bytes]] | None = None
         if database_file is not None:
-            self._writer_lock_path = f"{database_file}-writer.lock"
+            self._writer_lock_path = f"{database_file}-writer"
         #: the driver's parameter marker, for the statements written in SQL
         self.marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._status_sql = _status_sql(self.marker)
@@ -143,7 +143,8 @@ class Store:
                 connection.close()
             self._raw.clear()
         if self._writer_lock is not None and self._writer_lock[0] == os.getpid():
-            self._writer_lock[1].close()
+            for lock in self._writer_lock[1:]:
+                lock.close()
         self._writer_lock = None
         self.engine.dispose()
         self.reader.dispose()
@@ -215,24 +216,39 @@ class Store:
     def writer_turn(self) -> Iterator[None]:
         """On SQLite, wait for the write lock on a file lock rather than in SQLite's busy
         handler, which sleeps 1, 2, 5, 10… ms between tries (a 10 ms wait cost 18):
-        writers of all processes on this machine then take turns with no idle gap."""
+        writers of all processes on this machine then take turns with no idle gap.
+
+        Turns are shared: a writer first waits in line (``…-writer.next``) and leaves
+        the line once it has the turn (``…-writer.lock``). A lock alone goes to whoever
+        asks first when it is freed, and that is most often its last holder, running
+        already: the endpoint's group commits, back to back under load, kept the
+        dispatcher out for seconds (and the dispatcher them, before). With the line, a
+        writer that wants the turn again queues behind the one already waiting."""
         if self._writer_lock_path is None:
             yield
             return
         with self._thread_writer:
-            lock = self._writer_lock_file(self._writer_lock_path)
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            turn, line = self._writer_lock_files(self._writer_lock_path)
+            fcntl.flock(line, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(turn, fcntl.LOCK_EX)
+            finally:
+                fcntl.flock(line, fcntl.LOCK_UN)
             try:
                 yield
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(turn, fcntl.LOCK_UN)
 
-    def _writer_lock_file(self, path: str) -> IO[bytes]:
-        """The lock file, opened once per process (a forked child must not share its
-        parent's open file: flock would then count them as one holder)."""
+    def _writer_lock_files(self, path: str) -> tuple[IO[bytes], IO[bytes]]:
+        """The turn's and the line's lock files, opened once per process (a forked child
+        must not share its parent's open files: flock would then count them as one)."""
         if self._writer_lock is None or self._writer_lock[0] != os.getpid():
-            self._writer_lock = (os.getpid(), open(path, "a+b"))  # noqa: SIM115 - kept open
-        return self._writer_lock[1]
+            self._writer_lock = (
+                os.getpid(),
+                open(f"{path}.lock", "a+b"),  # noqa: SIM115 - kept open
+                open(f"{path}.next", "a+b"),  # noqa: SIM115 - kept open
+            )
+        return self._writer_lock[1], self._writer_lock[2]
 
     def _raw_transaction_body(self, connection: Any) -> Iterator[Any]:
         cursor = connection.cursor()

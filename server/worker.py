@@ -21,10 +21,13 @@ import sys
 import threading
 from types import FrameType
 
+from sqlalchemy import make_url
+
 from smsxml.sandbox.core import SandboxConfig
 from smsxml.server import logs
 from smsxml.server.app import BridgeApp
 from smsxml.server.background import settle_heap
+from smsxml.server.queueagent import QueueAgent
 from smsxml.server.settings import Settings
 from smsxml.server.supervise import parent_alive
 
@@ -49,7 +52,19 @@ def run_worker(
 
         sandbox = SandboxServer(sandbox_config).start()
         provider_urls = {kind: sandbox.client_url(kind) for kind in PREFIXES}
-    app = BridgeApp(settings.model_copy(update={"demo": False}), provider_urls=provider_urls)
+    agent = None
+    on_sqlite = make_url(settings.database_url).get_backend_name() == "sqlite"
+    if settings.dispatch.queue_process and on_sqlite:
+        agent = QueueAgent(
+            settings.database_url,
+            synchronous=settings.sqlite_synchronous,
+            log_level=settings.log_level,
+        ).start()
+    app = BridgeApp(
+        settings.model_copy(update={"demo": False}),
+        provider_urls=provider_urls,
+        dispatch_queue=agent,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -68,7 +83,9 @@ def run_worker(
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        app.stop()
+        app.stop()  # records the last outcomes, through the agent
+        if agent is not None:
+            agent.close()
         if sandbox is not None:
             sandbox.stop()
 
