@@ -4,10 +4,7 @@ its metrics, and nothing lost across a crash (the routes themselves: test_routin
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,8 +24,9 @@ from smsxml.server.routing import Routes
 from smsxml.server.settings import CALLBACK_FIRST_POLL
 from smsxml.soap import SoapClient
 
-from ..conftest import FAST_SCHEDULE, free_port, wait_for
+from ..conftest import FAST_SCHEDULE, wait_for
 from .conftest import bridge_settings
+from .processes import SqliteNode
 
 GREEK = ["306912345678", "306912345679", "306912345671"]
 
@@ -103,99 +101,26 @@ def test_a_temporary_outage_is_retried_until_it_passes(
     assert _final(bridge, message_id, GREEK[:1]) == ["Delivered"]
 
 
-def _wait_http(
-    url: str,
-    timeout: float = 60,
-    process: subprocess.Popen[bytes] | None = None,
-    log: Path | None = None,
-) -> None:
-    """Wait until ``url`` answers; fail at once if ``process`` (the server) died, and show
-    the end of its ``log`` either way: on a loaded CI machine that is all there is to read."""
-
-    def up() -> bool:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"{process.args} exited ({process.returncode})" + tail())
-        try:
-            return httpx.get(url, timeout=1).status_code < 500
-        except httpx.HTTPError:
-            return False
-
-    def tail() -> str:
-        return "; its log ends:\n" + log.read_text(errors="replace")[-4000:] if log else ""
-
-    try:
-        wait_for(up, timeout=timeout, interval=0.1)
-    except AssertionError as error:
-        if "exited" in str(error):
-            raise
-        raise AssertionError(f"{url} did not answer within {timeout}s" + tail()) from None
-
-
-def _smsxml(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "smsxml.cli", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-
-
 @pytest.mark.slow
 def test_a_bridge_killed_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
     """kill -9 while messages are being dispatched; after a restart every one ends final."""
-    sandbox_port, bridge_port = free_port(), free_port()
-    sandbox_toml = tmp_path / "sandbox.toml"
-    sandbox_toml.write_text(
-        "[schedule]\npending_after = 0.05\nfinal_after = 0.3\n\n[faults.isms]\nlatency = 0.15\n"
+    node = SqliteNode(
+        tmp_path,
+        sandbox="[schedule]\npending_after = 0.05\nfinal_after = 0.3\n\n"
+        "[faults.isms]\nlatency = 0.15\n",
+        dispatch="workers = 1\nbatch = 1\nlease = 2.0\nidle = 0.02\n",
     )
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    config = tmp_path / "bridge.toml"
-    config.write_text(
-        f'database_url = "sqlite:///{tmp_path}/bridge.sqlite3"\n'
-        'routes = { "*" = ["isms"] }\n'
-        "[dispatch]\nworkers = 1\nbatch = 1\nlease = 2.0\nidle = 0.02\n"
-        f'[providers.isms]\nkind = "isms"\nbase_url = "{sandbox_url}/isms"\npoll_interval = 0.2\n'
-        'options = { username = "demo", password = "demo" }\n'
-    )
-    log = tmp_path / "processes.log"
-    sandbox = _smsxml(
-        "sandbox", "--port", str(sandbox_port), "--config", str(sandbox_toml), log=log
-    )
-    serve_args = ["serve", "--port", str(bridge_port), "--no-sandbox", "--config", str(config)]
-    bridge = _smsxml(*serve_args, log=log)
     try:
-        credits = f"{sandbox_url}/isms/api/http/credits.php?username=demo&password=demo"
-        _wait_http(credits, process=sandbox, log=log)
-        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz", process=bridge, log=log)
-        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
         numbers = [f"3069123456{i:02d}" for i in range(1, 34) if i % 10]  # none ends in 0
-        sent = [
-            (service.send("demo", "demo", "Shop", {"recipients": [n]}, "Hi", "GSM", False), n)
-            for n in numbers
-        ]
+        sent = node.send_each(numbers)
         # part way: some taken by the provider, the rest Queued behind its 150 ms answers
-        taken = f"{sandbox_url}/_sandbox/sent/isms"
-        wait_for(lambda: len(httpx.get(taken, timeout=5).json()) >= 3, timeout=30)
-        bridge.send_signal(signal.SIGKILL)
-        bridge.wait(10)
-        bridge = _smsxml(*serve_args, log=log)
-        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz", process=bridge, log=log)
-        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
-
-        def all_final() -> list[str] | None:
-            states = [service.query("demo", "demo", mid, n) for mid, n in sent]
-            return states if all(s in ("Delivered", "Failed") for s in states) else None
-
-        states = wait_for(all_final, timeout=60, interval=0.5)
-        assert states == ["Delivered"] * len(numbers)
+        wait_for(lambda: len(node.taken()) >= 3, timeout=30)
+        node.bridge.send_signal(signal.SIGKILL)
+        node.bridge.wait(10)
+        node.restart_bridge()
+        assert node.final_states(sent) == ["Delivered"] * len(numbers)
     finally:
-        for process in (bridge, sandbox):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        node.stop()
 
 
 def test_the_rate_limit_spaces_sends_out() -> None:

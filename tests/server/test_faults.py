@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
@@ -35,8 +34,7 @@ from smsxml.server.app import BridgeServer
 from smsxml.server.settings import ProviderSettings
 
 from ..conftest import FAST_SCHEDULE, free_port, wait_for
-from .test_dispatcher import _smsxml, _wait_http
-from .test_serve import _helpers
+from .processes import SqliteNode, helpers
 
 #: Greek numbers, none ending in 0 (the sandbox's fail_suffixes): each ends Delivered
 NUMBERS = ["306912345671", "306912345672", "306912345673"]
@@ -297,68 +295,33 @@ def test_serve_killed_mid_dispatch_then_restarted_loses_nothing(tmp_path: Path) 
     tests/server/test_dispatcher.py's kill test kills the endpoint alone: its dispatch
     process then sees its parent gone and stops cleanly (calls finished and recorded),
     which leaves no window open; here the dispatcher dies too, as in a crash."""
-    sandbox_port, bridge_port = free_port(), free_port()
-    sandbox_toml = tmp_path / "sandbox.toml"
-    sandbox_toml.write_text(
-        "[schedule]\npending_after = 0.05\nfinal_after = 0.3\nfail_suffixes = []\n\n"
-        "[faults.isms]\nlatency = 0.2\n"
+    node = SqliteNode(
+        tmp_path,
+        sandbox="[schedule]\npending_after = 0.05\nfinal_after = 0.3\nfail_suffixes = []\n\n"
+        "[faults.isms]\nlatency = 0.2\n",
+        dispatch="workers = 1\nbatch = 2\nin_hand = 6\nlease = 2.0\nidle = 0.02\n",
+        isms="concurrency = 3\n",
     )
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    database = tmp_path / "bridge.sqlite3"
-    config = tmp_path / "bridge.toml"
-    config.write_text(
-        f'database_url = "sqlite:///{database}"\n'
-        'routes = { "*" = ["isms"] }\n'
-        "[dispatch]\nworkers = 1\nbatch = 2\nin_hand = 6\nlease = 2.0\nidle = 0.02\n"
-        f'[providers.isms]\nkind = "isms"\nbase_url = "{sandbox_url}/isms"\n'
-        "poll_interval = 0.2\nconcurrency = 3\n"
-        'options = { username = "demo", password = "demo" }\n'
-    )
-    log = tmp_path / "processes.log"
-    sandbox = _smsxml(
-        "sandbox", "--port", str(sandbox_port), "--config", str(sandbox_toml), log=log
-    )
-    serve = ["serve", "--port", str(bridge_port), "--no-sandbox", "--config", str(config)]
-    bridge = _smsxml(*serve, log=log)
-    healthz = f"http://127.0.0.1:{bridge_port}/healthz"
     try:
-        credits = f"{sandbox_url}/isms/api/http/credits.php?username=demo&password=demo"
-        _wait_http(credits, process=sandbox, log=log)
-        _wait_http(healthz, process=bridge, log=log)
-        (dispatcher,) = wait_for(lambda: _helpers(bridge.pid, b"smsxml.server.worker"), 30)
-        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
+        (dispatcher,) = wait_for(lambda: helpers(node.bridge.pid, b"smsxml.server.worker"), 30)
         numbers = [f"3069123457{i:02d}" for i in range(1, 41)]
-        sent = [
-            (service.send("demo", "demo", "Shop", {"recipients": [n]}, "Hi", "GSM", False), n)
-            for n in numbers
-        ]
-
-        def taken() -> Counter[str]:
-            return Counter(httpx.get(f"{sandbox_url}{SENT_PATH}/isms", timeout=10).json())
-
+        sent = node.send_each(numbers)
         held_sql = f"SELECT count(*) FROM deliveries WHERE lease_owner LIKE '%:{dispatcher}:%'"
 
         def held() -> int:
-            with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            with closing(sqlite3.connect(f"file:{node.database}?mode=ro", uri=True)) as db:
                 return int(db.execute(held_sql).fetchone()[0])
 
         # part way: some taken by the provider, calls of 200 ms in flight, the rest Queued
-        wait_for(lambda: len(taken()) >= 6 and held(), timeout=30, interval=0.01)
-        for pid in (dispatcher, bridge.pid):
+        wait_for(lambda: len(node.taken()) >= 6 and held(), timeout=30, interval=0.01)
+        for pid in (dispatcher, node.bridge.pid):
             os.kill(pid, signal.SIGKILL)
-        bridge.wait(10)
+        node.bridge.wait(10)
         held_at_kill = held()  # the dead dispatcher's leases, left to run out
-        before_restart = len(taken())
-        bridge = _smsxml(*serve, log=log)
-        _wait_http(healthz, process=bridge, log=log)
-        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
-
-        def all_final() -> list[str] | None:
-            states = [service.query("demo", "demo", m, n) for m, n in sent]
-            return states if all(s in FINAL for s in states) else None
-
-        states = wait_for(all_final, timeout=90, interval=0.5)
-        counts = taken()
+        before_restart = len(node.taken())
+        node.restart_bridge()
+        states = node.final_states(sent, timeout=90)
+        counts = node.taken()
         lost = [n for n in numbers if counts[n] == 0]
         twice = [n for n in numbers if counts[n] > 1]
         print(
@@ -371,9 +334,4 @@ def test_serve_killed_mid_dispatch_then_restarted_loses_nothing(tmp_path: Path) 
         assert len(twice) <= held_at_kill
         assert max(counts.values()) <= 2
     finally:
-        for process in (bridge, sandbox):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        node.stop()

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import zeep
 from sqlalchemy import text
 
 from smsxml.server.queue import Outcomes
 from smsxml.server.queueagent import QueueAgent, QueueAgentError
 from smsxml.server.store import Store
 
-from ..conftest import free_port, wait_for
+from ..conftest import wait_for
 from .conftest import queue_send
-from .test_dispatcher import _smsxml, _wait_http
+from .processes import SqliteNode, helpers
 
 
 @pytest.fixture
@@ -99,27 +96,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read()
-    except OSError:
-        return b""
-
-
 def test_killing_the_queue_process_mid_dispatch_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
@@ -127,60 +103,28 @@ def test_killing_the_queue_process_mid_dispatch_loses_and_repeats_nothing(
     messages go out one call at a time: every message ends Delivered and the provider
     got each recipient exactly once (a lost answer is asked again, and an outcome is
     written only to rows still Queued)."""
-    sandbox_port, bridge_port = free_port(), free_port()
-    sandbox_toml = tmp_path / "sandbox.toml"
-    sandbox_toml.write_text(
-        "[schedule]\npending_after = 0.05\nfinal_after = 0.2\n\n[faults.isms]\nlatency = 0.05\n"
+    node = SqliteNode(
+        tmp_path,
+        sandbox="[schedule]\npending_after = 0.05\nfinal_after = 0.2\n\n"
+        "[faults.isms]\nlatency = 0.05\n",
+        dispatch="batch = 2\nin_hand = 4\nlease = 3.0\nidle = 0.02\n",
+        isms="first_poll = 0.0\nrate_limit = 0\nconcurrency = 1\n",
     )
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    config = tmp_path / "bridge.toml"
-    config.write_text(
-        f'database_url = "sqlite:///{tmp_path}/bridge.sqlite3"\n'
-        'routes = { "*" = ["isms"] }\n'
-        "[dispatch]\nbatch = 2\nin_hand = 4\nlease = 3.0\nidle = 0.02\n"
-        f'[providers.isms]\nkind = "isms"\nbase_url = "{sandbox_url}/isms"\npoll_interval = 0.2\n'
-        "first_poll = 0.0\nrate_limit = 0\nconcurrency = 1\n"
-        'options = { username = "demo", password = "demo" }\n'
-    )
-    log = tmp_path / "processes.log"
-    sandbox = _smsxml(
-        "sandbox", "--port", str(sandbox_port), "--config", str(sandbox_toml), log=log
-    )
-    serve_args = ["serve", "--port", str(bridge_port), "--no-sandbox", "--config", str(config)]
-    bridge = _smsxml(*serve_args, log=log)
     try:
-        _wait_http(f"{sandbox_url}/_sandbox/sent/isms", process=sandbox, log=log)
-        _wait_http(f"http://127.0.0.1:{bridge_port}/healthz", process=bridge, log=log)
 
         def queue_process() -> int | None:
-            for dispatcher in _children(bridge.pid):
-                for child in _children(dispatcher):
-                    if b"spawn_main" in _cmdline(child):  # not its resource tracker
-                        return child
+            for dispatcher in helpers(node.bridge.pid, b"smsxml.server.worker"):
+                for child in helpers(dispatcher, b"spawn_main"):  # not its resource tracker
+                    return child
             return None
 
         agent = wait_for(queue_process, timeout=30)
-        service = zeep.Client(f"http://127.0.0.1:{bridge_port}/soap?wsdl").service
         numbers = [f"3069123456{i:02d}" for i in range(1, 45) if i % 10][:36]
-        sent = [
-            (service.send("demo", "demo", "Shop", {"recipients": [n]}, f"Hi {n}", "GSM", False), n)
-            for n in numbers
-        ]
-        taken = f"{sandbox_url}/_sandbox/sent/isms"
-        wait_for(lambda: len(httpx.get(taken, timeout=5).json()) >= 4, timeout=30)
+        sent = node.send_each(numbers)
+        wait_for(lambda: len(node.taken()) >= 4, timeout=30)
         os.kill(agent, signal.SIGKILL)
-
-        def all_final() -> list[str] | None:
-            states = [service.query("demo", "demo", mid, n) for mid, n in sent]
-            return states if all(s in ("Delivered", "Failed") for s in states) else None
-
-        assert wait_for(all_final, timeout=60, interval=0.3) == ["Delivered"] * len(numbers)
-        assert httpx.get(taken, timeout=5).json() == dict.fromkeys(numbers, 1)
+        assert node.final_states(sent) == ["Delivered"] * len(numbers)
+        assert node.taken() == dict.fromkeys(numbers, 1)
         assert queue_process() not in (None, agent)  # a new one took over
     finally:
-        for process in (bridge, sandbox):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        node.stop()

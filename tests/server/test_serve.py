@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from ..conftest import free_port, wait_for
+from .processes import helpers
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -69,11 +70,11 @@ def test_serve_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path, stop_with: in
     )
     try:
         _read_until(process, ["dispatching from"], timeout=60)
-        helpers = _helpers(process.pid, b"smsxml.server.worker")
-        assert helpers, "the dispatch process is not running"
+        dispatchers = helpers(process.pid, b"smsxml.server.worker")
+        assert dispatchers, "the dispatch process is not running"
         process.send_signal(stop_with)
         assert process.wait(15) == 0
-        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), timeout=15)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in dispatchers), timeout=15)
     finally:
         _stop(process)  # a no-op once it has exited
 
@@ -102,25 +103,6 @@ SEND = (
     "</to><message>hello</message><coding>GSM</coding><flash>false</flash></t:send>"
     "</soap:Body></soap:Envelope>"
 )
-
-
-def _children(master: int) -> dict[int, bytes]:
-    """The processes whose parent is ``master``, with their command lines."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes()
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == master:
-            found[int(entry.name)] = command
-    return found
-
-
-def _helpers(master: int, module: bytes) -> list[int]:
-    """The helper processes (python -m ``module``) of ``master``."""
-    return [pid for pid, command in _children(master).items() if module in command]
 
 
 def test_sandbox_command_serves_every_provider(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from smsxml.server.settings import DispatchSettings, Settings
 from smsxml.server.worker import run_worker
 
 from ..conftest import FAST_SCHEDULE, free_port, wait_for
-from .test_dispatcher import _smsxml, _wait_http
+from .processes import smsxml, wait_http
 
 
 def test_a_worker_that_would_not_dispatch_is_refused() -> None:
@@ -54,14 +54,14 @@ class _Cluster:
         try:
             for port, endpoint in zip(self.ports, self.endpoints, strict=True):
                 healthz = f"http://127.0.0.1:{port}/healthz"  # migrated and serving
-                _wait_http(healthz, process=endpoint, log=self.log)
+                wait_http(healthz, process=endpoint, log=self.log)
             self.workers = [self._start("worker") for _ in range(workers)]
         except BaseException:
             self.stop()
             raise
 
     def _start(self, *args: str) -> subprocess.Popen[bytes]:
-        return _smsxml(*args, "--no-sandbox", "--config", str(self.config), log=self.log)
+        return smsxml(*args, "--no-sandbox", "--config", str(self.config), log=self.log)
 
     def send(self, numbers: list[str], connections: int = 4) -> None:
         """One SOAP send per number, over ``connections`` kept-alive connections spread
@@ -188,12 +188,12 @@ def sandbox_process(tmp_path: Path) -> Any:
         "[schedule]\npending_after = 0.5\nfinal_after = 2.0\nfail_suffixes = []\n\n"
         "[faults.isms]\nlatency = 0.005\n"
     )
-    process = _smsxml("sandbox", "--port", str(port), "--config", str(config),
+    process = smsxml("sandbox", "--port", str(port), "--config", str(config),
                       log=tmp_path / "sandbox.log")  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         credits = f"{url}/isms/api/http/credits.php?username=demo&password=demo"
-        _wait_http(credits, process=process, log=tmp_path / "sandbox.log")
+        wait_http(credits, process=process, log=tmp_path / "sandbox.log")
         yield url
     finally:
         process.terminate()

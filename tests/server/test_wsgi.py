@@ -20,7 +20,8 @@ from smsxml.server import wsgi
 
 from ..conftest import free_port, wait_for
 from .conftest import start_gunicorn
-from .test_serve import ENV, SEND, _children, _helpers
+from .processes import children, helpers
+from .test_serve import ENV, SEND
 
 
 def _tables(database: Path) -> set[str]:
@@ -33,7 +34,7 @@ def _tables(database: Path) -> set[str]:
 
 def _writer_processes(master: int) -> list[int]:
     """The writer processes (python -m smsxml.server.writer) of ``master``."""
-    return _helpers(master, b"smsxml.server.writer")
+    return helpers(master, b"smsxml.server.writer")
 
 
 def _dispatching(port: int) -> list[str]:
@@ -113,13 +114,13 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
             ), metrics
         # one process of the node dispatches, beside the workers; killed, it is replaced
         wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=30)
-        (dispatcher,) = _helpers(process.pid, b"smsxml.server.worker")
+        (dispatcher,) = helpers(process.pid, b"smsxml.server.worker")
         assert os.getpriority(os.PRIO_PROCESS, dispatcher) == 10  # the endpoint comes first
         os.kill(dispatcher, signal.SIGKILL)
-        wait_for(lambda: dispatcher not in _children(process.pid), timeout=30)
-        wait_for(lambda: len(_helpers(process.pid, b"smsxml.server.worker")) == 1, timeout=30)
+        wait_for(lambda: dispatcher not in children(process.pid), timeout=30)
+        wait_for(lambda: len(helpers(process.pid, b"smsxml.server.worker")) == 1, timeout=30)
         wait_for(lambda: _dispatching(port) == ["smsxml_dispatching 1.0"] * 4, timeout=60)
-        writers += _helpers(process.pid, b"smsxml.server.worker")
+        writers += helpers(process.pid, b"smsxml.server.worker")
     finally:
         process.terminate()
         process.wait(20)
