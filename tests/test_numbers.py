@@ -197,14 +197,14 @@ NEAR_EXAMPLES = st.builds(
 )
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(max_examples=1000, deadline=None, database=None)
 @given(st.one_of(RANDOM_MSISDNS, st.text(alphabet="0123456789+ ", max_size=17)))
 def test_fast_equals_slow_on_random_numbers(msisdn: str) -> None:
     """is_valid_msisdn equals the slow definition on real codes + random NSNs."""
     assert is_valid_msisdn(msisdn) == slow_is_valid_msisdn(msisdn)
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(max_examples=1000, deadline=None, database=None)
 @given(NEAR_EXAMPLES)
 def test_fast_equals_slow_near_example_numbers(msisdn: str) -> None:
     """is_valid_msisdn equals the slow definition on example numbers and one-digit edits."""
@@ -248,7 +248,7 @@ def test_country_of(msisdn: str, region: str | None) -> None:
     assert country_of(msisdn) == region
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=700, deadline=None)
 @given(
     st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True)
     | st.sampled_from([f"{cc}{nsn}" for cc, nsn in EXAMPLES])
@@ -271,7 +271,7 @@ ANY_MSISDNS = st.one_of(
 )
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(max_examples=1000, deadline=None, database=None)
 @given(ANY_MSISDNS, st.sampled_from(CODES))
 def test_msisdn_checker_tests_its_own_calling_code_only(msisdn: str, code: str) -> None:
     """The test for a code's prefix accepts exactly the valid MSISDNs of that code, any

@@ -96,6 +96,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_killing_the_queue_process_mid_dispatch_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
