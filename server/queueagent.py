@@ -5,8 +5,9 @@ In the dispatch process, the thread holding the turn competes for the GIL with d
 sender threads: Python's sqlite3 gives up the GIL at every step of a statement and at
 COMMIT, and taking it back took longer than the SQL. Measured on 2 cores, 20,000 rows
 drained while the endpoint took sends: the dispatcher held the write lock about 20 s of
-25 with under 1.5 s of CPU, and gunicorn's endpoint accepted 75–210 sends/s. Here the
-turn's holder has no other thread to wait for.
+25 with under 1.5 s of CPU, and gunicorn's endpoint accepted 59–333 sends/s (551–673
+with this process and the line of :meth:`~smsxml.server.store.Store.writer_turn`). Here
+the turn's holder has no other thread to wait for.
 
 The dispatcher's threads call :class:`QueueAgent` as they would call
 :class:`~smsxml.server.queue.DeliveryQueue`; each call goes over a pipe to the child
@@ -37,8 +38,8 @@ __all__ = ["QueueAgent", "QueueAgentError"]
 
 log = logging.getLogger("smsxml.server.dispatch")
 
-#: the calls the child answers: :class:`~smsxml.server.queue.DeliveryQueue`'s methods
-_CALLS = frozenset({"claim", "record", "renew", "heartbeat", "leave", "release"})
+#: the calls the child answers: :class:`~smsxml.server.queue.Claims`
+_CALLS = frozenset({"claim", "record", "renew", "heartbeat", "leave"})
 
 
 class QueueAgentError(RuntimeError):
@@ -138,9 +139,6 @@ class QueueAgent:
 
     def leave(self, owner: str) -> None:
         self._call("leave", owner)
-
-    def release(self, ids: Sequence[int]) -> None:
-        self._call("release", list(ids))
 
 
 def _serve(database_url: str, synchronous: str, log_level: str, pipe: Connection) -> None:
