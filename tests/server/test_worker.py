@@ -141,6 +141,7 @@ def test_workers_on_postgresql_send_each_recipient_once(tmp_path: Path, sandbox:
         cluster.stop()
 
 
+@pytest.mark.slow  # 11 s: with the slow suite, which CI runs too
 def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, make_sandbox: Any) -> None:
     """kill -9 of one of two workers while it holds rows (calls of 100 ms in flight): every
     row still reaches the provider, the dead worker's within its lease (2 s here); only rows
