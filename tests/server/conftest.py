@@ -81,10 +81,11 @@ def start_gunicorn(cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-#: a database of our own on the machine's PostgreSQL (created when missing)
+#: a database of our own on the machine's PostgreSQL (created when missing); one per
+#: pytest-xdist worker (``_gw0``, ``_gw1``…), since each test drops and makes it anew
 POSTGRES_URL = os.environ.get(
     "SMSXML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/smsxml_test"
-)
+) + (f"_{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else "")
 
 
 def fresh_postgres() -> str:
