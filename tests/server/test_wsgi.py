@@ -7,7 +7,10 @@ import http.client
 import logging
 import os
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -35,6 +38,13 @@ def _tables(database: Path) -> set[str]:
 def _writer_processes(master: int) -> list[int]:
     """The writer processes (python -m smsxml.server.writer) of ``master``."""
     return helpers(master, b"smsxml.server.writer")
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:``port`` (/proc/net/tcp: LISTEN is 0A)."""
+    local = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1:4:2] == [local, "0A"])
 
 
 def _dispatching(port: int) -> list[str]:
@@ -81,6 +91,8 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
         writers = _writer_processes(process.pid)
         assert len(writers) == 1
+        # each worker has a listening socket of its own: the kernel spreads connections
+        assert _listening(port) == 2
         sent = httpx.post(
             f"http://127.0.0.1:{port}/soap",
             content=SEND.encode(),
@@ -125,6 +137,37 @@ def test_gunicorn_serves_the_bridge_with_the_shipped_config(tmp_path: Path) -> N
         process.terminate()
         process.wait(20)
     assert not any(Path(f"/proc/{pid}").exists() for pid in writers)
+
+
+def test_gunicorn_on_a_taken_port_stops_at_once_saying_so(tmp_path: Path) -> None:
+    """The workers bind for themselves (reuse_port), yet a taken address stops the master
+    before any worker boots, with the reason, rather than workers failing in turn."""
+    port = free_port()
+    env = {
+        **ENV,
+        "SMSXML_DATABASE_URL": f"sqlite:///{tmp_path / 't.sqlite3'}",
+        "SMSXML_BIND": f"127.0.0.1:{port}",
+    }
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        started = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                str(root / "server" / "gunicorn.conf.py"),
+                "smsxml.server.wsgi:application",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert started.returncode == 1
+    assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in started.stderr
+    assert "Booting worker" not in started.stderr
 
 
 class _Said(logging.Handler):
