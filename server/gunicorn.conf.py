@@ -106,9 +106,9 @@ def _check_addresses(server):
             try:
                 probe.bind(address)
             except OSError as error:
-                server.log.error("cannot listen on %s port %s: %s", host, port, error.strerror)
+                server.log.error("cannot listen on %s:%s (%s)", host, port, error.strerror)
                 raise SystemExit(1) from None
-        server.log.info("each worker listens on %s port %s (SO_REUSEPORT)", host, port)
+        server.log.info("each worker listens on %s:%s (SO_REUSEPORT)", host, port)
 
 
 def on_exit(server):

@@ -66,14 +66,19 @@ def bridge(make_bridge: Callable[..., BridgeServer]) -> BridgeServer:
     return make_bridge()
 
 
+#: the bridge under gunicorn with the shipped configuration (server/gunicorn.conf.py)
+GUNICORN = [
+    str(Path(sys.executable).parent / "gunicorn"),
+    "-c",
+    str(Path(__file__).resolve().parents[2] / "server" / "gunicorn.conf.py"),
+    "smsxml.server.wsgi:application",
+]
+
+
 def start_gunicorn(cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The bridge under gunicorn with the shipped configuration (server/gunicorn.conf.py),
-    its settings in ``env`` (SMSXML_*); the caller stops it."""
-    root = Path(__file__).resolve().parents[2]
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    config = str(root / "server" / "gunicorn.conf.py")
+    """:data:`GUNICORN`, its settings in ``env`` (SMSXML_*); the caller stops it."""
     return subprocess.Popen(
-        [gunicorn, "-c", config, "smsxml.server.wsgi:application"],
+        GUNICORN,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,7 +10,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -22,7 +21,7 @@ from werkzeug.test import Client
 from smsxml.server import wsgi
 
 from ..conftest import free_port, wait_for
-from .conftest import start_gunicorn
+from .conftest import GUNICORN, start_gunicorn
 from .processes import children, helpers
 from .test_serve import ENV, SEND
 
@@ -148,25 +147,12 @@ def test_gunicorn_on_a_taken_port_stops_at_once_saying_so(tmp_path: Path) -> Non
         "SMSXML_DATABASE_URL": f"sqlite:///{tmp_path / 't.sqlite3'}",
         "SMSXML_BIND": f"127.0.0.1:{port}",
     }
-    root = Path(__file__).resolve().parents[2]
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", port))
-        taken.listen()
+    with socket.create_server(("127.0.0.1", port)):
         started = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                str(root / "server" / "gunicorn.conf.py"),
-                "smsxml.server.wsgi:application",
-            ],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
+            GUNICORN, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
         )
     assert started.returncode == 1
-    assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in started.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in started.stderr
     assert "Booting worker" not in started.stderr
 
 
