@@ -9,7 +9,13 @@ Three kinds of threads share one process's dispatch:
   make the calls, within the provider's rate limit;
 - the **recorder** writes the outcomes of everything that finished meanwhile in one
   transaction, and the **heartbeat** renews the lease of the rows still in hand, so that
-  a short lease frees a dead process's rows within seconds.
+  a short lease frees a dead process's rows within seconds. The two take turns: in one
+  transaction each, they would lock the same rows in different orders (a deadlock).
+
+A call starts only while a quarter of its rows' lease is left. The heartbeat renews every
+third of the lease, so a healthy dispatcher always has two thirds; less means renewing
+has been failing, and another dispatcher may claim the rows once the lease runs out: the
+rows are left to that claim, not sent from here too.
 
 One round of a row tries its route's providers in order (failover); a provider that
 fails (temporarily or for every recipient: credentials, credit, outage) is skipped for
@@ -61,6 +67,8 @@ __all__ = ["Dispatcher", "RateLimiter"]
 log = logging.getLogger("smsxml.server.dispatch")
 #: how long a row waits when a provider says 429 without a usable Retry-After
 DEFAULT_RETRY_AFTER = 1.0
+#: the part of a lease a call may start in (see the module's docstring)
+LEASE_USABLE = 0.75
 
 
 class RateLimiter:
@@ -186,8 +194,10 @@ class Dispatcher(Background):
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._done: queue.SimpleQueue[Outcomes] = queue.SimpleQueue()
-        self._in_hand: set[int] = set()
+        #: the rows with this process: when their call must have started by (monotonic)
+        self._in_hand: dict[int, float] = {}
         self._room = threading.Condition()
+        self._writing = threading.Lock()  # the recorder's and the heartbeat's turns
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -217,6 +227,12 @@ class Dispatcher(Background):
         super().stop(timeout)
         self._flush()
 
+    @property
+    def rows_in_hand(self) -> int:
+        """Rows claimed and not yet recorded or left."""
+        with self._room:
+            return len(self._in_hand)
+
     # the claimer ------------------------------------------------------------------------
 
     def _claim_loop(self) -> None:
@@ -228,6 +244,7 @@ class Dispatcher(Background):
                 room = limit - len(self._in_hand)
             if self.stopping.is_set():
                 break
+            started = time.monotonic()
             try:
                 rows = self.queue.claim(
                     self.owner, min(room, self.settings.batch), self.settings.lease
@@ -238,8 +255,10 @@ class Dispatcher(Background):
             if not rows:
                 self.stopping.wait(self.settings.idle)
                 continue
-            with self._room:
-                self._in_hand.update(row.id for row in rows)
+            send_by = started + LEASE_USABLE * self.settings.lease
+            with self._room:  # a row still here whose lease ran out is not sent twice
+                rows = [row for row in rows if row.id not in self._in_hand]
+                self._in_hand.update((row.id, send_by) for row in rows)
             sends, outcomes = self.plan(rows)
             if len(outcomes):
                 self._done.put(outcomes)
@@ -281,14 +300,16 @@ class Dispatcher(Background):
         self.figures.publish()  # before the rows change: what a reader sees is counted
         while True:
             try:
-                self.queue.record(batch, first_polls=self.first_polls)
+                with self._writing:
+                    self.queue.record(batch, first_polls=self.first_polls)
                 break
             except Exception:  # the database away: the rows stay leased to us meanwhile
                 log.exception("recording %d outcomes failed; trying again", len(batch))
                 if self.stopping.wait(1.0):
                     return  # their leases run out: the rows are sent again (at least once)
         with self._room:
-            self._in_hand -= batch.rows()
+            for row in batch.rows():
+                self._in_hand.pop(row, None)
             self._room.notify_all()
 
     def _flush(self) -> None:
@@ -299,7 +320,7 @@ class Dispatcher(Background):
                 outcomes.add(self._done.get_nowait())
             except queue.Empty:
                 break
-        outcomes.released += sorted(self._in_hand - outcomes.rows())
+        outcomes.released += sorted(self._in_hand.keys() - outcomes.rows())
         if len(outcomes):
             self._record(outcomes)
         self.figures.publish()
@@ -307,7 +328,8 @@ class Dispatcher(Background):
     def _lease_loop(self) -> None:
         """The heartbeat: renew the leases of the rows in hand, and share each provider's
         rate limit among the dispatchers seen alive."""
-        interval = max(0.05, self.settings.lease / 3)
+        lease = self.settings.lease
+        interval = max(0.05, lease / 3)
         while True:
             try:
                 self.share_rate_limits()
@@ -315,7 +337,13 @@ class Dispatcher(Background):
                     held = sorted(self._in_hand)
                 for start in range(0, len(held), 1000):
                     chunk = held[start : start + 1000]
-                    self.queue.renew(self.owner, chunk, self.settings.lease)
+                    started = time.monotonic()
+                    with self._writing:
+                        self.queue.renew(self.owner, chunk, lease)
+                    with self._room:
+                        for row in chunk:
+                            if row in self._in_hand:
+                                self._in_hand[row] = started + LEASE_USABLE * lease
             except Exception:
                 log.exception("renewing leases failed")
             if self.stopping.wait(interval):
@@ -379,6 +407,9 @@ class Dispatcher(Background):
         if not may_go:
             outcomes.released += [row.id for row in rows]
             return outcomes
+        rows = self._still_leased(name, rows)
+        if not rows:
+            return outcomes
         first = rows[0]
         message = OutgoingMessage(
             sender=first.sender,
@@ -433,6 +464,25 @@ class Dispatcher(Background):
         if refused:
             self._failover(outcomes, name, refused, f"{name}: recipient not accepted")
         return outcomes
+
+    def _still_leased(self, name: str, rows: list[Claimed]) -> list[Claimed]:
+        """``rows`` whose lease leaves time for a call; the others are no longer in hand
+        (no write: their lease runs out, and the next claim, anyone's, takes them)."""
+        now = time.monotonic()
+        with self._room:
+            lapsed = [row for row in rows if self._in_hand.get(row.id, now + 1) <= now]
+            if not lapsed:
+                return rows
+            for row in lapsed:
+                del self._in_hand[row.id]
+            self._room.notify_all()
+        log.warning(
+            "%d row(s) for %s left unsent: their lease may run out (renewing failed)",
+            len(lapsed),
+            name,
+        )
+        gone = {row.id for row in lapsed}
+        return [row for row in rows if row.id not in gone]
 
     def _failover(
         self, outcomes: Outcomes, name: str, rows: Sequence[Claimed], reason: str

@@ -350,3 +350,99 @@ def test_a_provider_that_calls_back_is_first_polled_later(tmp_path: Path) -> Non
 
 def _as_time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+class _NoRenewals:
+    """A dispatcher's queue whose renewals fail (its connections to the database stuck,
+    say), and with ``claims_too`` its claims after the first; outcomes go through."""
+
+    def __init__(self, queue: Any, claims_too: bool) -> None:
+        self.queue, self.claims_too, self.claimed = queue, claims_too, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+    def claim(self, *args: Any) -> Any:
+        if self.claimed and self.claims_too:
+            raise OSError("database unreachable")
+        self.claimed = True
+        return self.queue.claim(*args)
+
+    def renew(self, *args: Any) -> None:
+        raise OSError("database unreachable")
+
+
+def _dispatch_without_renewals(
+    tmp_path: Path, sandbox: Any, recipients: int, *, healthy_too: bool
+) -> dict[str, int]:
+    """``recipients`` single-recipient sends claimed at once (lease 2 s) by a dispatcher
+    that cannot renew and makes one call at a time; if ``healthy_too`` it cannot claim
+    again either, and a second dispatcher takes what it leaves. Once every row is sent
+    and nothing is in hand: the provider's count per recipient."""
+    from smsxml.providers import Isms
+    from smsxml.server.dispatcher import Dispatcher
+    from smsxml.server.settings import DispatchSettings
+    from smsxml.server.store import Store
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    stores = [Store(url), Store(url)]
+    account = stores[0].accounts.add("demo", "demo", 1000)
+    for i in range(recipients):
+        stores[0].acceptance.accept(
+            account, sender="Shop", text="hi", coding="GSM", flash=False,
+            recipients=[f"30694{i:07d}"], parts=1,
+        )  # fmt: skip
+    settings = DispatchSettings(batch=recipients, in_hand=2 * recipients, lease=2.0, idle=0.02)
+    dispatchers = [
+        Dispatcher(
+            store,
+            {"isms": Isms(sandbox.client_url("isms"), username="demo", password="demo")},
+            Routes({"*": ["isms"]}, ["isms"]),
+            settings,
+            concurrency={"isms": 1},
+            claims=_NoRenewals(store.queue, healthy_too) if store is stores[0] else None,
+        )
+        for store in stores[: 2 if healthy_too else 1]
+    ]
+    queued = text("SELECT count(*) FROM deliveries WHERE state = 'Queued'")
+
+    def done() -> bool:
+        with stores[0].engine.connect() as db:
+            idle = not any(dispatcher.rows_in_hand for dispatcher in dispatchers)
+            return idle and not db.execute(queued).scalar()
+
+    try:
+        dispatchers[0].start()
+        wait_for(lambda: dispatchers[0].rows_in_hand == recipients, timeout=10, interval=0.01)
+        for dispatcher in dispatchers[1:]:
+            dispatcher.start()
+        wait_for(done, timeout=30)
+    finally:
+        for dispatcher in dispatchers:
+            dispatcher.stop()  # a call still in flight ends first
+        for store in stores:
+            store.close()
+    return sandbox.sandbox.sent("isms")  # type: ignore[no-any-return]
+
+
+def test_rows_whose_lease_may_run_out_are_left_to_the_next_claim(
+    tmp_path: Path, make_sandbox: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dispatcher whose database calls fail starts no call once its rows' lease is
+    nearly out (3/4 of 2 s: about 15 calls of 0.1 s): another dispatcher claims them when
+    it runs out, and the provider takes each recipient exactly once."""
+    sandbox = make_sandbox(SandboxConfig(schedule=FAST_SCHEDULE).with_faults("isms", latency=0.1))
+    sent = _dispatch_without_renewals(tmp_path, sandbox, 30, healthy_too=True)
+    assert len(sent) == 30 and [n for n, count in sent.items() if count != 1] == []
+    assert "left unsent: their lease may run out" in caplog.text
+
+
+def test_rows_claimed_again_while_still_in_hand_are_sent_once(
+    tmp_path: Path, make_sandbox: Callable[..., Any]
+) -> None:
+    """Calls of 0.7 s, one at a time, without renewals: the third call (1.4 s to 2.1 s)
+    outlasts the lease, the dispatcher claims its rows again meanwhile, and those still
+    waiting for their call here are not sent a second time."""
+    sandbox = make_sandbox(SandboxConfig(schedule=FAST_SCHEDULE).with_faults("isms", latency=0.7))
+    sent = _dispatch_without_renewals(tmp_path, sandbox, 5, healthy_too=False)
+    assert len(sent) == 5 and [n for n, count in sent.items() if count != 1] == []
