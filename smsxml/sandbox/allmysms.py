@@ -337,7 +337,8 @@ class AllmysmsApp:
                 return _ko("Campagne déjà envoyée")
             campaign.deleted = True
             for message in (m for i in campaign.sms_ids for m in self.sandbox.find(PROVIDER, i)):
-                message.cancelled, message.dlr_url = True, None
+                message.dlr_url = None
+                self.sandbox.cancel(message)
                 account.credits += message.cost
         return {"status": "OK"}
 

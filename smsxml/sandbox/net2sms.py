@@ -353,7 +353,7 @@ class Net2smsApp:
                 raise Refused("110", account)
             if message.send_at <= time.time():
                 raise Refused("111", account)
-            message.cancelled = True
+            self.sandbox.cancel(message)
             account.credits += message.cost
         fields = {"status": "1", "id": message.id, "smsId": message.id}
         fields |= {"balance": amount(account.credits), "remarks": "Success: Message purged"}

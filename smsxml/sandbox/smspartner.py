@@ -546,7 +546,7 @@ class SmsPartnerApp:
             if any(m.cancelled or m.send_at - now < CANCEL_NOTICE for m in messages):
                 raise ApiError(9, [("messageId", "L'envoi de ce SMS ne peut plus etre annule")])
             for message in messages:
-                message.cancelled = True
+                self.sandbox.cancel(message)
                 message.extra["cancelled_at"] = now
                 account.credits += message.cost  # nothing was sent: refunded
         return {"success": True, "code": 200, "message": "L'envoi du SMS a été annulé."}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import socket
 import threading
@@ -15,7 +16,7 @@ import pytest
 from smsxml.errors import OutcomeUnknown, TemporaryFailure
 from smsxml.providers import Isms, build
 from smsxml.providers.base import shared_ssl_context
-from smsxml.providers.transport import KeepAliveTransport
+from smsxml.providers.transport import KeepAliveTransport, text_encoding
 from smsxml.sandbox import SandboxServer
 
 
@@ -38,6 +39,9 @@ class _Echo(BaseHTTPRequestHandler):
             headers["Content-Encoding"] = "gzip"
         if self.path == "/close":
             headers["Connection"] = "close"
+        if self.path == "/greek":  # what a PHP page of Greek text in ISO-8859-7 answers
+            body = "OK Καλημέρα".encode("iso-8859-7")
+            headers["Content-Type"] = "text/plain; charset=ISO-8859-7"
         self.send_response(200)
         for name, value in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(name, value)
@@ -186,3 +190,25 @@ def test_a_compressed_answer_is_bounded_once_decoded(echo: str, threaded: bool) 
         assert client.request("GET", "gzip", idempotent=True).text == "compressed answer"
         with pytest.raises(TemporaryFailure, match="AnswerTooLarge"):
             client.request("GET", "bomb", idempotent=True)
+
+
+def test_an_answer_is_decoded_by_its_charset(echo: str, client: httpx.Client) -> None:
+    assert client.get(f"{echo}/greek").text == "OK Καλημέρα"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "text/html; charset=UTF-8",
+        'text/html;Charset="iso-8859-7"',
+        "application/json; charset=latin-1; q=1",
+        "text/plain; charset=klingon",
+        "text/plain; format=flowed; charset=windows-1253",
+    ],
+)
+def test_answers_are_decoded_as_httpx_decodes_them(content_type: str | None) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    expected = httpx.Response(200, headers=headers, content=b"OK").encoding
+    assert codecs.lookup(text_encoding(content_type)).name == codecs.lookup(expected).name

@@ -187,3 +187,28 @@ def test_callbacks_post_each_final_state_once(callbacks: CallbackReceiver) -> No
     assert built.count(("306912345671", DeliveryState.DELIVERED)) == 1
     assert all(recipient in ("306912345671", "306912345670") for recipient, _ in built)
     assert len(sandbox.sent_callbacks) == 2
+
+
+def test_a_cancelled_message_is_reported_failed_at_once(callbacks: CallbackReceiver) -> None:
+    """Messages whose state changes in an hour wait unseen; the one cancelled meanwhile
+    is POSTed as Failed at once, and only it."""
+
+    def builder(message: SandboxMessage, state: DeliveryState) -> tuple[str, dict[str, Any]]:
+        return "form", {"to": message.recipient, "state": state.value}
+
+    sandbox = Sandbox(SandboxConfig(schedule=DeliverySchedule(3600, 7200)))
+    sandbox.callbacks["isms"] = builder
+    now = time.time()
+    waiting = [
+        sandbox.add(_message(f"3069123456{i:02d}", dlr_url=callbacks.url, send_at=now))
+        for i in range(50)
+    ]
+    sandbox.start()
+    try:
+        sandbox.cancel(waiting[7])
+        wait_for(lambda: callbacks.received, timeout=5)
+    finally:
+        sandbox.stop()
+    assert [r["form"] for r in callbacks.received] == [{"to": "306912345607", "state": "Failed"}]
+    assert sandbox.state(waiting[7]) is DeliveryState.FAILED
+    assert sandbox.state(waiting[8]) is DeliveryState.QUEUED
