@@ -115,7 +115,7 @@ def _write_sql(marker: str, batch_rows: Callable[..., str]) -> dict[str, str]:
 
 class Committer(Protocol):
     """Where sends are committed when not in this process: the writer process's client
-    (smsxml.server.writer.WriterClient), which imports this module, not the reverse."""
+    (smsxml.server.writerclient.WriterClient), which imports this module, not the reverse."""
 
     def commit(self, message: NewMessage) -> str | None:
         """The message id once stored, None if it could not say."""

@@ -30,7 +30,7 @@ from smsxml.server.accounts import Accounts
 from smsxml.server.models import Delivery, DeliveryEvent, Message, Secret
 from smsxml.server.queue import DeliveryQueue
 from smsxml.server.reports import DeliveryReports
-from smsxml.server.writer import WriterClient
+from smsxml.server.writerclient import WriterClient
 from smsxml.status import DeliveryState
 
 __all__ = ["Store", "sqlite_file"]
