@@ -17,7 +17,11 @@ after a one-second warm-up. Printed: requests/s, p99, non-2xx answers and socket
 per run, the sandbox's ratio to the floor, and a check that the balance went down by
 the sends wrk completed plus at most one in flight per connection when a run stopped.
 
-    .venv/bin/python bench/sandbox.py [--seconds 5] [--no-werkzeug]
+With ``--dlr`` every send also asks for delivery callbacks (``dlr-url``, as the bridge's
+sends do), on a schedule that changes no state during the run: the sandbox then watches
+every message sent so far, as it does under a dispatch load test.
+
+    .venv/bin/python bench/sandbox.py [--seconds 5] [--no-werkzeug] [--dlr]
 
 Target: ≥ 5,000 sends/s at 4 and at 16 connections on the 2-core machine.
 """
@@ -45,6 +49,7 @@ SMSXML = Path(sys.executable).parent / "smsxml"
 HOST = "127.0.0.1"
 CREDITS = 10**12
 SEND = "/isms/api/http/send.php?username=demo&password=demo&from=Shop&to=306912345678&message=Hi"
+DLR = "&dlr-url=http%3A%2F%2F127.0.0.1%3A9%2Fdlr"
 CREDITS_CALL = "/isms/api/http/credits.php?username=demo&password=demo"
 CONNECTIONS = (4, 16)
 TARGET = 5000.0
@@ -137,13 +142,13 @@ def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
     }
 
 
-def measure(name: str, base: str, seconds: float) -> tuple[list[Run], int]:
+def measure(name: str, url: str, seconds: float) -> tuple[list[Run], int]:
     """wrk at each connection count, after a warm-up; also the requests wrk completed
     in all (warm-up included), to check the balance against."""
-    completed = int(wrk(base + SEND, 4, 1)["requests"])  # warm-up: threads, caches
+    completed = int(wrk(url, 4, 1)["requests"])  # warm-up: threads, caches
     runs = []
     for connections in CONNECTIONS:
-        got = wrk(base + SEND, connections, seconds)
+        got = wrk(url, connections, seconds)
         completed += int(got["requests"])
         runs.append(
             Run(name, connections, got["rps"], got["p99_ms"], int(got["requests"]),
@@ -157,14 +162,17 @@ def balance(base: str) -> float:
         return float(answer.read().decode().removeprefix("Credits:"))
 
 
-def bench_server(name: str, command: list[str], port: int, seconds: float, log: Path) -> list[Run]:
-    """Measure one server; for a sandbox, check that the balance went down by the sends
-    wrk completed, plus at most one in flight per connection when each run stopped."""
+def bench_server(
+    name: str, command: list[str], port: int, seconds: float, log: Path, send: str
+) -> list[Run]:
+    """Measure one server on the path ``send``; for a sandbox, check that the balance went
+    down by the sends wrk completed, plus at most one in flight per connection when each
+    run stopped."""
     process = start(command, port, log)
     base = f"http://{HOST}:{port}"
     try:
         before = None if name == "floor" else balance(base)
-        runs, completed = measure(name, base, seconds)
+        runs, completed = measure(name, base + send, seconds)
         if before is not None:
             charged = int(before - balance(base))
             in_flight = charged - completed
@@ -196,6 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-werkzeug", action="store_true")
+    parser.add_argument("--dlr", action="store_true", help="sends ask for delivery callbacks")
     parser.add_argument("--serve", choices=["floor", "werkzeug"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -207,7 +216,8 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk")
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "bench.toml"
-        config.write_text(f"[account]\ncredits = {CREDITS}\n", encoding="utf-8")
+        schedule = "[schedule]\npending_after = 3600\nfinal_after = 7200\n" if args.dlr else ""
+        config.write_text(f"[account]\ncredits = {CREDITS}\n{schedule}", encoding="utf-8")
         me = [sys.executable, str(Path(__file__).resolve())]
         servers = {
             "floor": me + ["--serve", "floor", "--port", "{port}"],
@@ -221,13 +231,14 @@ def main() -> None:
             port = free_port()
             command = [part.replace("{port}", str(port)) for part in template]
             log = Path(folder) / f"{name}.log"
-            runs += bench_server(name, command, port, args.seconds, log)
-    report(runs, args.seconds)
+            send = SEND + (DLR if args.dlr else "")
+            runs += bench_server(name, command, port, args.seconds, log, send)
+    report(runs, args.seconds, " with dlr-url" if args.dlr else "")
 
 
-def report(runs: list[Run], seconds: float) -> None:
+def report(runs: list[Run], seconds: float, extra: str = "") -> None:
     print(f"\n{os.cpu_count()} cores; wrk -t2, {seconds:g} s per run; iSMS send.php, "
-          "one recipient")  # fmt: skip
+          f"one recipient{extra}")  # fmt: skip
     print(f"{'server':<10}{'conns':>6}{'req/s':>10}{'p99 ms':>9}{'non-2xx':>9}"
           f"{'sock err':>10}{'/ floor':>9}")  # fmt: skip
     floors = {run.connections: run.rps for run in runs if run.server == "floor"}
